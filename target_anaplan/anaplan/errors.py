@@ -1,0 +1,44 @@
+"""One error taxonomy for every Anaplan call.
+
+Every failure the client raises is an ``AnaplanError`` whose message is written for the
+user (what failed and how to fix it). ``TransientError`` is the only kind the retry
+policy retries; everything else is terminal.
+"""
+
+from __future__ import annotations
+
+
+class AnaplanError(Exception):
+    """Base class; ``str(error)`` is a complete, user-facing sentence."""
+
+
+class TransientError(AnaplanError):
+    """A failure that may succeed if tried again (429, 5xx, dropped connection)."""
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class ApiError(AnaplanError):
+    """A terminal HTTP error from Anaplan (4xx other than 401/429)."""
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class AuthenticationError(AnaplanError):
+    """Credentials were refused, or a refresh token can no longer be used."""
+
+
+class NotFoundError(AnaplanError):
+    """A workspace, model, file, import or process named in config does not exist."""
+
+
+class ModelUnavailableError(AnaplanError):
+    """The model is archived (422), locked (423) or offline (424)."""
+
+
+class ActionFailedError(AnaplanError):
+    """An import or process finished unsuccessfully, was cancelled, or timed out."""

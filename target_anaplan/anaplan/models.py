@@ -1,0 +1,73 @@
+"""Plain values passed between the client and the target (no behaviour, no I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+ActionKind = Literal["imports", "processes"]
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A resolved workspace and model."""
+
+    workspace_id: str
+    workspace_name: str
+    model_id: str
+    model_name: str
+
+
+@dataclass(frozen=True)
+class DataSourceLayout:
+    """What the CSV for an import data source must look like.
+
+    Taken from ``importMetadata.source`` (or, with no imports, the file's own settings
+    and header row). ``header_row``/``first_data_row`` are 1-based; ``header_row == 0``
+    means the file has no header line. ``text_delimiter == ""`` means no quoting.
+    """
+
+    header_names: tuple[str, ...]
+    separator: str = ","
+    text_delimiter: str = '"'
+    encoding: str = "UTF-8"
+    header_row: int = 1
+    first_data_row: int = 2
+
+
+@dataclass(frozen=True)
+class ActionRef:
+    """An import or process to run after a file upload."""
+
+    kind: ActionKind
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class DataSourceTarget:
+    """Everything needed to commit one stream: the file, its layout, what to run."""
+
+    file_id: str
+    file_name: str
+    layout: DataSourceLayout
+    actions: tuple[ActionRef, ...] = ()
+
+
+@dataclass(frozen=True)
+class TaskOutcome:
+    """The terminal state of one import or process task, parsed from the task result.
+
+    ``counts`` sums the numeric pairs of every ``details[].values`` list (for example
+    ``failedCount``, ``ignoredCount``, ``successRowCount``). ``nested`` holds a process's
+    per-action results.
+    """
+
+    action: ActionRef
+    task_id: str
+    task_state: str
+    successful: bool
+    failure_dump_available: bool = False
+    messages: tuple[str, ...] = ()
+    counts: dict[str, int] = field(default_factory=dict)
+    nested: tuple[TaskOutcome, ...] = ()
