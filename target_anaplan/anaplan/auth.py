@@ -11,7 +11,12 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from target_anaplan.anaplan.errors import AuthenticationError, TransientError
 
 AUTH_SCHEME = "AnaplanAuthToken"
 
@@ -20,14 +25,16 @@ AUTH_SCHEME = "AnaplanAuthToken"
 class Token:
     """An access token and when it stops working (epoch seconds)."""
 
-    value: str
+    value: str = field(repr=False)
     expires_at: float
 
 
 class TokenAuth(ABC):
     """Caches a token and renews it; subclasses only know how to get one."""
 
-    def __init__(self, *, clock: Callable[[], float] = time.time, refresh_margin_s: float = 300) -> None:
+    def __init__(
+        self, *, clock: Callable[[], float] = time.time, refresh_margin_s: float = 300
+    ) -> None:
         self._clock = clock
         self._refresh_margin_s = refresh_margin_s
         self._lock = threading.Lock()
@@ -54,6 +61,78 @@ class TokenAuth(ABC):
     def _obtain(self) -> Token:
         """Log in from scratch."""
 
-    def _renew(self, token: Token) -> Token:  # noqa: ARG002
+    def _renew(self, token: Token) -> Token:
         """Extend or replace a token close to expiry; by default log in again."""
         return self._obtain()
+
+
+# Helpers for the /token/* service, shared by the basic and certificate authenticators.
+
+_TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+_DEFAULT_LIFETIME_S = 35 * 60
+
+
+def post_token_service(
+    session: requests.Session,
+    url: str,
+    *,
+    headers: dict[str, str],
+    timeout_s: float,
+    json: Any = None,
+) -> requests.Response:
+    """POST to the auth host; a dropped connection, 429 or 5xx becomes ``TransientError``.
+
+    Other statuses are returned for the caller to judge (401 means different things
+    to a login and to a refresh). Messages name the URL path, never the headers.
+    """
+    path = requests.utils.urlparse(url).path
+    try:
+        response = session.post(url, headers=headers, json=json, timeout=timeout_s)
+    except (requests.ConnectionError, requests.Timeout) as error:
+        raise TransientError(
+            f"POST {path}: could not reach Anaplan ({type(error).__name__})"
+        ) from error
+    if response.status_code in _TRANSIENT_STATUSES:
+        raise TransientError(f"POST {path}: Anaplan answered {response.status_code}")
+    return response
+
+
+def token_service_message(response: requests.Response) -> str:
+    """Anaplan's ``statusMessage`` (or status) from an auth error body, if any."""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    if not isinstance(body, dict):
+        return ""
+    return str(body.get("statusMessage") or body.get("status") or "")
+
+
+def token_from_response(response: requests.Response, *, now: float) -> Token:
+    """The token in a 2xx ``tokenInfo`` envelope; ``expiresAt`` is epoch milliseconds."""
+    try:
+        info = response.json()["tokenInfo"]
+        value = str(info["tokenValue"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise AuthenticationError(
+            f"Anaplan's token service answered {response.status_code} without a token "
+            "(tokenInfo.tokenValue); check auth_base_url points at the Anaplan auth host."
+        ) from error
+    expires_ms = info.get("expiresAt")
+    expires_at = float(expires_ms) / 1000 if expires_ms else now + _DEFAULT_LIFETIME_S
+    return Token(value=value, expires_at=expires_at)
+
+
+def refresh_token_service(
+    session: requests.Session, auth_base_url: str, token: Token, *, timeout_s: float, now: float
+) -> Token | None:
+    """Extend a token with ``POST /token/refresh``; ``None`` when Anaplan no longer accepts it."""
+    response = post_token_service(
+        session,
+        f"{auth_base_url}/token/refresh",
+        headers={"Authorization": f"{AUTH_SCHEME} {token.value}"},
+        timeout_s=timeout_s,
+    )
+    if not response.ok:
+        return None
+    return token_from_response(response, now=now)

@@ -7,6 +7,11 @@ policy retries; everything else is terminal.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from target_anaplan.anaplan.models import TaskOutcome
+
 
 class AnaplanError(Exception):
     """Base class; ``str(error)`` is a complete, user-facing sentence."""
@@ -41,4 +46,12 @@ class ModelUnavailableError(AnaplanError):
 
 
 class ActionFailedError(AnaplanError):
-    """An import or process finished unsuccessfully, was cancelled, or timed out."""
+    """An import or process finished unsuccessfully, was cancelled, or timed out.
+
+    ``outcomes`` holds the parsed results of the failed tasks (empty on a timeout), so
+    the caller can still fetch their failure dumps.
+    """
+
+    def __init__(self, message: str, *, outcomes: tuple[TaskOutcome, ...] = ()) -> None:
+        super().__init__(message)
+        self.outcomes = outcomes

@@ -1,0 +1,273 @@
+"""HTTP calls to the Integration API: auth header, status mapping, retries, paging.
+
+Every response is turned into a value or into one error of the taxonomy in
+``errors.py``; callers never see a raw ``requests`` response or exception.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from importlib import metadata
+from typing import IO, Any, TypeVar
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from target_anaplan.anaplan.auth import TokenAuth
+from target_anaplan.anaplan.errors import (
+    AnaplanError,
+    ApiError,
+    AuthenticationError,
+    ModelUnavailableError,
+    NotFoundError,
+    TransientError,
+)
+from target_anaplan.anaplan.regions import Hosts
+from target_anaplan.anaplan.retry import RetryPolicy, call_with_retry, parse_retry_after
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+PAGE_SIZE = 5000
+POOL_SIZE = 16
+_TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
+_MODEL_UNAVAILABLE = {
+    422: "is archived; unarchive the model in Anaplan, then try again",
+    423: "is locked; unlock the model in Anaplan, then try again",
+    424: "is offline; bring the model online in Anaplan, then try again",
+}
+
+
+def _user_agent() -> str:
+    try:
+        return f"target-anaplan/{metadata.version('target-anaplan')}"
+    except metadata.PackageNotFoundError:
+        return "target-anaplan"
+
+
+_USER_AGENT = _user_agent()
+_NETWORK_ERRORS = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+)
+
+
+def new_session() -> requests.Session:
+    """A session whose connection pool fits the SDK's parallel sink drains."""
+    session = requests.Session()
+    _mount_pool(session)
+    return session
+
+
+def _mount_pool(session: requests.Session) -> None:
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+
+
+class AnaplanClient:
+    """Thread-safe caller of the Integration API below ``hosts.api_base_url``."""
+
+    def __init__(
+        self,
+        hosts: Hosts,
+        auth: TokenAuth,
+        *,
+        retry: RetryPolicy | None = None,
+        timeout_s: float = 300,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.hosts = hosts
+        self.auth = auth
+        self.retry_policy = retry or RetryPolicy()
+        self.timeout_s = timeout_s
+        self.session = session if session is not None else requests.Session()
+        _mount_pool(self.session)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        data: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        retry: bool = True,
+        expect_json: bool = True,
+    ) -> Any:
+        """Call ``path`` (relative to the API root); JSON body as a dict, else the raw bytes.
+
+        ``retry=False`` makes exactly one attempt, for calls that must not be repeated
+        blindly (starting a task).
+        """
+        describe = f"{method} {path}"
+
+        def attempt() -> Any:
+            response = self._send(
+                method, path, params=params, json=json, data=data, headers=headers
+            )
+            return _read_body(response, describe, expect_json=expect_json)
+
+        return self._attempts(attempt, describe, retry=retry)
+
+    def download(self, path: str, dest: IO[bytes]) -> int:
+        """Stream a binary body into ``dest``; a retried attempt rewinds what it wrote."""
+        describe = f"GET {path}"
+        start = dest.tell()
+
+        def attempt() -> int:
+            dest.seek(start)
+            dest.truncate()
+            response = self._send("GET", path, stream=True)
+            with response:
+                _raise_for_status(response, describe)
+                written = 0
+                try:
+                    for block in response.iter_content(chunk_size=1 << 20):
+                        dest.write(block)
+                        written += len(block)
+                except _NETWORK_ERRORS as error:
+                    raise TransientError(f"{describe}: connection lost during download") from error
+                return written
+
+        return self._attempts(attempt, describe, retry=True)
+
+    def list_all(self, path: str, key: str, *, params: dict[str, Any] | None = None) -> list[dict]:
+        """Every item of a paged list; a missing ``key`` means an empty list."""
+        items: list[dict] = []
+        while True:
+            page_params = {**(params or {}), "limit": PAGE_SIZE, "offset": len(items)}
+            body = self.request("GET", path, params=page_params)
+            page = body.get(key) or []
+            items.extend(page)
+            total = ((body.get("meta") or {}).get("paging") or {}).get("totalSize")
+            if not page or not isinstance(total, int) or len(items) >= total:
+                return items
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        self.session.close()
+
+    def _attempts(self, attempt: Callable[[], T], describe: str, *, retry: bool) -> T:
+        if not retry:
+            return attempt()
+        return call_with_retry(attempt, self.retry_policy, describe=describe)
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """One call, replayed once with a fresh token if the token was refused."""
+        header = self.auth.header()
+        response = self._transport(method, path, header, **kwargs)
+        if response.status_code != 401:
+            return response
+        response.close()
+        logger.info("Anaplan refused the access token on %s %s; renewing it", method, path)
+        self.auth.invalidate(header)
+        response = self._transport(method, path, self.auth.header(), **kwargs)
+        if response.status_code == 401:
+            response.close()
+            raise AuthenticationError(
+                f"{method} {path}: Anaplan refused a freshly issued token (HTTP 401). Check the "
+                "user's access to this workspace and model, and that auth and API hosts are "
+                "in the same region."
+            )
+        return response
+
+    def _transport(
+        self,
+        method: str,
+        path: str,
+        auth_header: str,
+        *,
+        headers: dict[str, str] | None = None,
+        stream: bool = False,
+        **kwargs: Any,
+    ) -> requests.Response:
+        url = f"{self.hosts.api_base_url}{path}"
+        all_headers = {"User-Agent": _USER_AGENT, "Authorization": auth_header, **(headers or {})}
+        try:
+            return self.session.request(
+                method, url, headers=all_headers, timeout=self.timeout_s, stream=stream, **kwargs
+            )
+        except requests.Timeout as error:
+            raise TransientError(
+                f"{method} {path}: no answer from Anaplan within {self.timeout_s:.0f} s"
+            ) from error
+        except _NETWORK_ERRORS as error:
+            raise TransientError(
+                f"{method} {path}: could not reach Anaplan ({type(error).__name__})"
+            ) from error
+        except requests.RequestException as error:
+            raise AnaplanError(
+                f"{method} {path}: request failed ({type(error).__name__})"
+            ) from error
+
+
+def _read_body(response: requests.Response, describe: str, *, expect_json: bool) -> Any:
+    _raise_for_status(response, describe)
+    if not expect_json:
+        return response.content
+    if not response.content:
+        return {}
+    try:
+        return response.json()
+    except ValueError as error:
+        raise ApiError(
+            f"{describe}: Anaplan answered {response.status_code} with a body that is not JSON",
+            status=response.status_code,
+        ) from error
+
+
+def _raise_for_status(response: requests.Response, describe: str) -> None:
+    """Map an error status to the taxonomy; 2xx passes."""
+    status = response.status_code
+    if status < 400:
+        return
+    detail = _anaplan_message(response)
+    suffix = f": {detail}" if detail else ""
+    if status == 429:
+        raise TransientError(
+            f"{describe}: Anaplan is rate limiting (HTTP 429){suffix}",
+            retry_after_s=parse_retry_after(response.headers.get("Retry-After")),
+        )
+    if status == 409:
+        raise TransientError(f"{describe}: the model is busy (HTTP 409){suffix}")
+    if status in _TRANSIENT_STATUSES:
+        raise TransientError(
+            f"{describe}: Anaplan answered HTTP {status}{suffix}",
+            retry_after_s=parse_retry_after(response.headers.get("Retry-After")),
+        )
+    if status == 404:
+        raise NotFoundError(
+            f"{describe}: not found (HTTP 404){suffix}. The id is wrong, the object was "
+            "deleted, or the user has no access to it."
+        )
+    if status in _MODEL_UNAVAILABLE:
+        raise ModelUnavailableError(f"{describe}: the model {_MODEL_UNAVAILABLE[status]}{suffix}")
+    if status == 403:
+        raise ApiError(
+            f"{describe}: permission denied (HTTP 403){suffix}. Give the user access to this "
+            "object in Anaplan.",
+            status=status,
+        )
+    raise ApiError(f"{describe}: Anaplan answered HTTP {status}{suffix}", status=status)
+
+
+def _anaplan_message(response: requests.Response) -> str:
+    """Anaplan's own explanation from an error body (``status.message`` and variants)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    if not isinstance(body, dict):
+        return ""
+    status = body.get("status")
+    if isinstance(status, dict) and status.get("message"):
+        return str(status["message"])[:300]
+    for key in ("statusMessage", "error_description", "message"):
+        if body.get(key):
+            return str(body[key])[:300]
+    return ""

@@ -1,0 +1,122 @@
+"""Chunked, gzip-compressed upload of one import data source file.
+
+The flow is Anaplan's "unknown chunk count" upload: announce ``chunkCount: -1``, PUT
+chunks 0..n-1 in order, then ``/complete``. A chunk PUT is idempotent (the same index
+replaces), so it is retried like any call; an upload that still cannot be finished
+starts over once from chunk 0.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from target_anaplan.anaplan.client import AnaplanClient
+from target_anaplan.anaplan.errors import AnaplanError, ApiError, TransientError
+from target_anaplan.anaplan.models import ModelRef
+
+logger = logging.getLogger(__name__)
+
+ChunkSource = Iterable[bytes] | Callable[[], Iterable[bytes]]
+
+_GZIP_LEVEL = 6
+MAX_CHUNKS = 1000  # Anaplan's limit per file
+_RESTARTABLE = (TransientError, ApiError)
+
+
+@dataclass(frozen=True)
+class UploadStats:
+    """What one upload moved: chunks, bytes before and after compression."""
+
+    chunks: int
+    raw_bytes: int
+    sent_bytes: int
+
+
+def upload_file(
+    client: AnaplanClient, model: ModelRef, file_id: str, chunks: ChunkSource
+) -> UploadStats:
+    """Replace the user's private content of file ``file_id`` with ``chunks``, in order.
+
+    ``chunks`` is either a zero-argument callable returning a fresh iterable of byte
+    chunks (preferred: the upload can then restart from chunk 0), or a re-iterable
+    collection such as a list. A one-shot iterator (a generator) is accepted but an
+    upload from it cannot restart. No chunks at all uploads an empty file.
+    """
+    path = f"/workspaces/{model.workspace_id}/models/{model.model_id}/files/{file_id}"
+    name = _announce(client, path, file_id)
+    try:
+        return _send_chunks(client, path, file_id, name, _fresh(chunks))
+    except _RESTARTABLE as error:
+        if isinstance(chunks, Iterator):
+            raise
+        logger.warning("Upload to file %r failed (%s); starting again from chunk 0", name, error)
+        name = _announce(client, path, file_id)
+        return _send_chunks(client, path, file_id, name, _fresh(chunks))
+
+
+def _fresh(chunks: ChunkSource) -> Iterable[bytes]:
+    return chunks() if callable(chunks) else chunks
+
+
+def _announce(client: AnaplanClient, path: str, file_id: str) -> str:
+    """Start an upload of unknown length; returns the file's name."""
+    body = client.request("POST", path, json={"chunkCount": -1})
+    file = body.get("file") or {}
+    if str(file.get("id")) != file_id:
+        raise AnaplanError(
+            f"Anaplan answered the upload to file {file_id} with file {file.get('id')!r}: "
+            "refusing to create a new file. Check that the file id exists in the model."
+        )
+    return str(file.get("name") or file_id)
+
+
+def _send_chunks(
+    client: AnaplanClient, path: str, file_id: str, name: str, chunks: Iterable[bytes]
+) -> UploadStats:
+    count = raw = sent = 0
+    for chunk in _non_empty(chunks):
+        if count == MAX_CHUNKS:
+            raise AnaplanError(
+                f"File {name!r} needs more than Anaplan's {MAX_CHUNKS} chunks per upload; "
+                "raise the chunk size."
+            )
+        compressed = gzip.compress(chunk, compresslevel=_GZIP_LEVEL, mtime=0)
+        client.request(
+            "PUT",
+            f"{path}/chunks/{count}",
+            data=compressed,
+            headers={"Content-Type": "application/x-gzip"},
+            expect_json=False,
+        )
+        count += 1
+        raw += len(chunk)
+        sent += len(compressed)
+    done = client.request(
+        "POST", f"{path}/complete", json={"id": file_id, "name": name, "chunkCount": count}
+    )
+    _check_complete(done, file_id, count)
+    logger.info(
+        "Uploaded %d chunk(s) to file %r: %d bytes, %d sent compressed", count, name, raw, sent
+    )
+    return UploadStats(chunks=count, raw_bytes=raw, sent_bytes=sent)
+
+
+def _non_empty(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The chunks, or one empty chunk when there are none (the file then becomes empty)."""
+    empty = True
+    for chunk in chunks:
+        empty = False
+        yield chunk
+    if empty:
+        yield b""
+
+
+def _check_complete(body: dict, file_id: str, count: int) -> None:
+    held = (body.get("file") or {}).get("chunkCount")
+    if isinstance(held, int) and held != count:
+        raise TransientError(
+            f"Anaplan holds {held} chunk(s) of file {file_id} after completing an upload of {count}"
+        )

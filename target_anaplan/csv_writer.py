@@ -1,0 +1,402 @@
+"""Records to CSV lines in the layout an Anaplan import data source expects.
+
+Columns are written in the data source's header order (``headerNames``), whatever order
+the tap's schema uses; ``columns`` maps a header name to the record field feeding it
+(unlisted: the field of the same name).
+
+Values:
+
+=============================  ==========================================================
+record value                   CSV text
+=============================  ==========================================================
+null / missing field           empty
+boolean                        ``true`` / ``false``
+integer                        as is
+decimal (every JSON float)     plain notation with the digits received, never through a
+                               binary float: ``1E+5`` -> ``100000``, ``1.50`` -> ``1.50``
+float (if one arrives)         shortest round-trip digits, plain notation
+date                           ``YYYY-MM-DD``
+date-time                      ISO 8601 with ``T`` and the offset,
+                               ``2024-01-31T12:00:00+00:00``; no offset -> UTC (counted)
+time                           ``HH:MM:SS[.ffffff]``
+string                         as is (ISO dates in strings are left alone); NUL and control
+                               characters other than tab, CR and LF are removed (counted)
+object / array                 compact JSON text, UTF-8, decimals with their digits
+=============================  ==========================================================
+
+Quoting, with a text delimiter (``"`` or ``'``): a field containing the separator, the
+delimiter, CR or LF, or starting or ending with a space is enclosed in the delimiter, and
+delimiters inside it are doubled. With no text delimiter, a field containing the
+separator, CR or LF cannot be read back by Anaplan: ``UnwritableValueError``.
+Lines end with ``\\n``. Everything changed is counted in ``RowFormatter.changes`` so the
+caller can warn once per stream.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import math
+import re
+from collections import Counter
+from collections.abc import Callable, Collection, Mapping, Sequence
+from datetime import date, datetime, time, timezone
+from decimal import Decimal
+from types import SimpleNamespace
+from typing import Any
+
+import msgspec
+
+from target_anaplan.settings import ConfigError
+
+CONTROL_CHARACTERS_REMOVED = "control characters removed"
+NAIVE_DATETIMES_AS_UTC = "date-times without offset written as UTC"
+
+_LINE_END = "\n"
+# Joins a row's texts to judge how to write it: NUL never occurs in a text (it is removed
+# as a control character and JSON escapes it), so it marks field edges unambiguously.
+_EDGE = "\x00"
+# C0 controls (but tab, LF, CR), DEL and C1 controls.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+class UnwritableValueError(ValueError):
+    """A value that the data source's CSV dialect cannot represent."""
+
+
+class _Unwritable(Exception):  # noqa: N818 (internal signal, re-raised with context)
+    """Raised by a quoter; ``format`` re-raises it naming the stream and field."""
+
+
+def _json_fallback(value: Any) -> Any:
+    """Types msgspec does not know: mappings as objects, sets as arrays, the rest as text."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, (set, frozenset)):
+        return list(value)
+    return str(value)
+
+
+_JSON = msgspec.json.Encoder(decimal_format="number", enc_hook=_json_fallback)
+
+
+def _json_text(value: Any) -> str:
+    return _JSON.encode(value).decode("utf-8")
+
+
+def _decimal_text(value: Decimal) -> str:
+    return format(value, "f")
+
+
+def _float_text(value: float) -> str:
+    return format(Decimal(repr(value)), "f") if math.isfinite(value) else repr(value)
+
+
+def _empty_text(_: None) -> str:
+    return ""
+
+
+def _bool_text(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _quoter(separator: str, text_delimiter: str) -> Callable[[Sequence[str]], list[str]]:
+    """The function that makes a row's field texts safe for this dialect (reference rule).
+
+    Rows the C ``csv`` writer cannot do right (CR, edge spaces, no delimiter) and header
+    lines go through it; it works on a whole row, one comprehension rather than one
+    Python call per field.
+    """
+    if not separator or _EDGE in separator:
+        raise ValueError(f"Unsupported column separator {separator!r}.")
+    if len(text_delimiter) > 1:
+        raise ValueError(f"Unsupported text delimiter {text_delimiter!r}: use one character.")
+    if not text_delimiter:
+
+        def unquoted(texts: Sequence[str]) -> list[str]:
+            for text in texts:
+                if separator in text:
+                    raise _Unwritable(f"it contains the column separator {separator!r}")
+                if "\n" in text or "\r" in text:
+                    raise _Unwritable("it contains a line break")
+            return list(texts)
+
+        return unquoted
+
+    q = text_delimiter
+    qq = q * 2
+
+    def quoted(texts: Sequence[str]) -> list[str]:
+        return [
+            q + t.replace(q, qq) + q
+            if separator in t or q in t or "\n" in t or "\r" in t or t[:1] == " " or t[-1:] == " "
+            else t
+            for t in texts
+        ]
+
+    return quoted
+
+
+# How a row must be written.
+_PLAIN, _CSV_MODULE, _PYTHON = 0, 1, 2
+
+
+def _row_classifier(separator: str, text_delimiter: str) -> Callable[[str], int]:
+    """Which way a row must be written, judged once on its texts joined by ``_EDGE``.
+
+    A plain row has no separator, delimiter, CR or LF in any field (and, with a
+    delimiter, no field starting or ending with a space): it is written as joined.
+    Otherwise the C ``csv`` writer quotes it, except for what that writer does not quote
+    (CR with an LF line end, edge spaces) and the no-delimiter dialect: Python does those.
+    Substring tests beat a regex here by a wide margin.
+    """
+    quote_edges = bool(text_delimiter)
+    delimiter = text_delimiter or "\n"
+    space_before, space_after = " " + _EDGE, _EDGE + " "
+    special = _CSV_MODULE if text_delimiter and len(separator) == 1 else _PYTHON
+
+    def classify(joined: str) -> int:
+        if "\r" in joined or (
+            quote_edges
+            and (
+                space_before in joined
+                or space_after in joined
+                or joined[:1] == " "
+                or joined[-1:] == " "
+            )
+        ):
+            return _PYTHON
+        if separator in joined or delimiter in joined or "\n" in joined:
+            return special
+        return _PLAIN
+
+    return classify
+
+
+def _csv_module_row(separator: str, text_delimiter: str) -> Callable[[list[str]], str]:
+    """A row written by the C ``csv`` writer (minimal quoting, doubled delimiters)."""
+    lines: list[str] = []
+    writer = csv.writer(
+        SimpleNamespace(write=lines.append),
+        delimiter=separator,
+        quotechar=text_delimiter,
+        doublequote=True,
+        quoting=csv.QUOTE_MINIMAL,
+        lineterminator=_LINE_END,
+    )
+
+    def row(texts: list[str]) -> str:
+        writer.writerow(texts)
+        return lines.pop()
+
+    return row
+
+
+def header_line(header: Sequence[str], separator: str, text_delimiter: str) -> str:
+    """The header row in the data source's dialect, with its line end."""
+    try:
+        return separator.join(_quoter(separator, text_delimiter)(header)) + _LINE_END
+    except _Unwritable as reason:
+        raise UnwritableValueError(
+            f"A header name of the data source cannot be written: {reason}. Give the data "
+            "source a text delimiter in Anaplan."
+        ) from None
+
+
+def preamble(
+    header: Sequence[str],
+    *,
+    separator: str,
+    text_delimiter: str,
+    header_row: int,
+    first_data_row: int,
+) -> str:
+    """The lines before the first data row: the header on line ``header_row``, else blank.
+
+    ``header_row == 0`` means no header; rows then start on ``first_data_row``.
+    """
+    lines = max(first_data_row - 1, header_row, 0)
+    text = header_line(header, separator, text_delimiter) if header_row > 0 else ""
+    return "".join(text if n == header_row else _LINE_END for n in range(1, lines + 1))
+
+
+class RowFormatter:
+    """Turns records of one stream into CSV lines in the data source's header order."""
+
+    def __init__(
+        self,
+        stream: str,
+        header: Sequence[str],
+        columns: Mapping[str, str],
+        *,
+        separator: str,
+        text_delimiter: str,
+    ) -> None:
+        self.stream = stream
+        self.header = tuple(header)
+        self.fields = tuple(columns.get(name, name) for name in self.header)
+        self.changes: Counter[str] = Counter()
+        self._separator = separator
+        self._text_delimiter = text_delimiter
+        self._quote = _quoter(separator, text_delimiter)
+        self._classify = _row_classifier(separator, text_delimiter)
+        self._csv_module_row = (
+            _csv_module_row(separator, text_delimiter)
+            if text_delimiter and len(separator) == 1
+            else None
+        )
+        self._converters, self._fallback = self._make_converters()
+
+    def format(self, record: Mapping[str, Any]) -> str:
+        """One CSV line, with its line end.
+
+        Hot path: printable strings pass through untouched, other values go through a
+        type-dispatch table, and the joined texts are checked once; only a row that needs
+        quoting is written again, by the C ``csv`` writer where it can.
+        """
+        convert = self._converters.get
+        fallback = self._fallback
+        texts = [
+            v if v.__class__ is str and v.isprintable() else convert(v.__class__, fallback)(v)
+            for v in map(record.get, self.fields)
+        ]
+        joined = _EDGE.join(texts)
+        how = self._classify(joined)
+        if how == _PLAIN:
+            return joined.replace(_EDGE, self._separator) + _LINE_END
+        if how == _CSV_MODULE:
+            return self._csv_module_row(texts)
+        try:
+            return self._separator.join(self._quote(texts)) + _LINE_END
+        except _Unwritable:
+            raise self._unwritable(texts) from None
+
+    def locate(self, line: str, index: int) -> str:
+        """Which field a character position of a formatted line belongs to (for messages)."""
+        column = 0
+        in_quotes = False
+        delimiter = self._text_delimiter
+        for char in line[:index]:
+            if delimiter and char == delimiter:
+                in_quotes = not in_quotes
+            elif char == self._separator and not in_quotes:
+                column += 1
+        column = min(column, len(self.header) - 1)
+        return f"field '{self.fields[column]}' (column '{self.header[column]}')"
+
+    def _make_converters(
+        self,
+    ) -> tuple[dict[type, Callable[[Any], str]], Callable[[Any], str]]:
+        """Value -> unquoted text: a table by exact type, and isinstance for the rest."""
+        changes = self.changes
+        control = _CONTROL.search
+        remove_control = _CONTROL.sub
+
+        def clean(text: str) -> str:
+            if text.isprintable() or control(text) is None:
+                return text
+            changes[CONTROL_CHARACTERS_REMOVED] += 1
+            return remove_control("", text)
+
+        converters: dict[type, Callable[[Any], str]] = {
+            str: clean,
+            type(None): _empty_text,
+            bool: _bool_text,
+            int: int.__repr__,
+            Decimal: _decimal_text,
+            float: _float_text,
+            datetime: self._datetime_text,
+            date: date.isoformat,
+            time: time.isoformat,
+            dict: _json_text,
+            list: _json_text,
+        }
+
+        def fallback(value: Any) -> str:
+            """Subclasses and other types (rare): the first matching base decides."""
+            for kind, to_text in converters.items():  # bool before int, datetime before date
+                if isinstance(value, kind):
+                    return to_text(value)
+            if isinstance(value, (Mapping, tuple, set, frozenset)):
+                return _json_text(value)
+            return clean(str(value))
+
+        return converters, fallback
+
+    def _datetime_text(self, value: datetime) -> str:
+        if value.utcoffset() is None:
+            self.changes[NAIVE_DATETIMES_AS_UTC] += 1
+            value = value.replace(tzinfo=timezone.utc)
+        return value.isoformat()
+
+    def _unwritable(self, texts: list[str]) -> UnwritableValueError:
+        """Find the field that failed and explain it (slow path, errors only)."""
+        for name, field, text in zip(self.header, self.fields, texts, strict=True):
+            try:
+                self._quote([text])
+            except _Unwritable as reason:
+                return UnwritableValueError(
+                    f"Stream '{self.stream}', field '{field}' (column '{name}'): the value "
+                    f"cannot be written because {reason} and the Anaplan data source has no "
+                    "text delimiter. Set the data source's text delimiter to \" in Anaplan, "
+                    "or remove the character before the target (for example with a stream map)."
+                )
+        raise AssertionError("no field was unwritable")
+
+
+def _normalized(name: str) -> str:
+    return "".join(c for c in name.casefold() if c.isalnum())
+
+
+def _near(name: str, candidates: Collection[str]) -> list[str]:
+    """Candidates that look like ``name``, ignoring case, spaces and punctuation."""
+    by_form: dict[str, list[str]] = {}
+    for candidate in candidates:
+        by_form.setdefault(_normalized(candidate), []).append(candidate)
+    forms = difflib.get_close_matches(_normalized(name), list(by_form), n=3, cutoff=0.6)
+    return [candidate for form in forms for candidate in by_form[form]][:3]
+
+
+def check_columns(
+    stream: str,
+    header: Sequence[str],
+    columns: Mapping[str, str],
+    properties: Collection[str],
+) -> list[str]:
+    """Check that every header column is fed by a schema property.
+
+    Raises ConfigError naming the columns nothing feeds (with near matches) or ``columns``
+    entries for headers the data source does not have. Returns the properties that feed
+    no column, in schema order, for the caller to log once.
+    """
+    setting = f"streams.{stream}.columns"
+    unknown = [name for name in columns if name not in header]
+    if unknown:
+        listed = "; ".join(_described(name, header, "header columns") for name in unknown)
+        raise ConfigError(
+            f"Stream '{stream}': `{setting}` names columns the Anaplan data source does not "
+            f"have: {listed}. Its header is: {', '.join(header)}. Fix the keys of `{setting}`."
+        )
+    fields = {name: columns.get(name, name) for name in header}
+    missing = [name for name, field in fields.items() if field not in properties]
+    if missing:
+        listed = "; ".join(_described(fields[name], properties, "fields", name) for name in missing)
+        example = ", ".join(
+            f'"{name}": "{(_near(fields[name], properties) or ["<field>"])[0]}"' for name in missing
+        )
+        raise ConfigError(
+            f"Stream '{stream}': the Anaplan data source needs columns that no field of the "
+            f"stream's schema feeds: {listed}. Map each column to a field with `{setting}`, "
+            f"for example {{{example}}}, or add the fields to the stream."
+        )
+    fed = set(fields.values())
+    return [prop for prop in properties if prop not in fed]
+
+
+def _described(name: str, candidates: Collection[str], kind: str, column: str = "") -> str:
+    """``'Name'`` plus what it was looked up as and its near matches, for messages."""
+    text = f"'{column}' (read from field '{name}')" if column else f"'{name}'"
+    near = _near(name, candidates)
+    if near:
+        text += f", similar {kind}: " + ", ".join(f"'{n}'" for n in near)
+    return text

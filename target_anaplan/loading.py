@@ -1,0 +1,287 @@
+"""One stream's way into Anaplan: rows to a spool file, then one commit at a time.
+
+A commit is the unit the Singer state waits for: upload the spooled CSV as the data
+source's file, run the stream's imports and processes to the end, judge their row
+counts, and only then forget the rows. Nothing here knows about Singer; the sinks
+decide *when* to commit (every drain in insert mode, end of input in all mode).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from target_anaplan.anaplan.dumps import download_dump, summarize_dump
+from target_anaplan.anaplan.errors import ActionFailedError, AnaplanError
+from target_anaplan.anaplan.tasks import run_actions
+from target_anaplan.anaplan.upload import upload_file
+from target_anaplan.csv_writer import RowFormatter, check_columns, preamble
+from target_anaplan.spool import Spool
+
+if TYPE_CHECKING:
+    from target_anaplan.anaplan.client import AnaplanClient
+    from target_anaplan.anaplan.models import (
+        DataSourceTarget,
+        ModelRef,
+        TaskOutcome,
+    )
+    from target_anaplan.settings import StreamSettings
+
+logger = logging.getLogger(__name__)
+
+ROW_COUNTS = ("failedCount", "ignoredCount")
+
+
+class RowsRejectedError(AnaplanError):
+    """Anaplan ran the imports but failed or ignored more rows than the settings allow."""
+
+
+@dataclass(frozen=True)
+class CommitRules:
+    """What every stream's commit shares: where to load, how to run, what to accept."""
+
+    client: AnaplanClient
+    model: ModelRef
+    parallel: bool = True
+    poll_interval_s: float = 5.0
+    import_timeout_s: float = 3600.0
+    max_failed_rows: int | None = 0
+    max_ignored_rows: int | None = 0
+    failure_dump_dir: Path = Path("anaplan-failure-dumps")
+    # Two streams may load one file: their uploads and imports must not overlap.
+    _file_locks: dict[str, threading.Lock] = field(default_factory=dict, repr=False)
+    _file_locks_guard: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def file_lock(self, file_id: str) -> threading.Lock:
+        """The lock that serialises commits to one Anaplan file."""
+        with self._file_locks_guard:
+            return self._file_locks.setdefault(file_id, threading.Lock())
+
+
+class StreamLoad:
+    """The spool and commits of one stream, shared by every sink the SDK makes for it.
+
+    The SDK starts a new sink on each schema change and drains the old one later; one
+    spool per stream keeps rows in arrival order and an all-mode stream in one file.
+    Drains run on threads, so writing, committing and resetting share one lock.
+    """
+
+    def __init__(
+        self,
+        stream: str,
+        data_source: DataSourceTarget,
+        stream_settings: StreamSettings,
+        rules: CommitRules,
+        *,
+        spool_dir: Path,
+        chunk_size_bytes: int,
+        encoding_errors: str,
+    ) -> None:
+        layout = data_source.layout
+        self.stream = stream
+        self.mode = stream_settings.mode
+        self._data_source = data_source
+        self._columns = stream_settings.columns
+        self._rules = rules
+        self._formatter = RowFormatter(
+            stream,
+            layout.header_names,
+            stream_settings.columns,
+            separator=layout.separator,
+            text_delimiter=layout.text_delimiter,
+        )
+        self._spool = Spool(
+            spool_dir,
+            encoding=layout.encoding,
+            encoding_errors=encoding_errors,
+            chunk_size_bytes=chunk_size_bytes,
+            preamble=preamble(
+                layout.header_names,
+                separator=layout.separator,
+                text_delimiter=layout.text_delimiter,
+                header_row=layout.header_row,
+                first_data_row=layout.first_data_row,
+            ),
+            locate=self._formatter.locate,
+        )
+        self._describe = lambda: f"stream '{stream}'"
+        self._lock = threading.Lock()
+        self._records = 0
+        self._reported_unused: set[str] = set()
+        self._reported_changes: set[str] = set()
+
+    @property
+    def pending_rows(self) -> int:
+        """Rows written but not yet committed (lock-free: read from signal handlers)."""
+        return self._spool.rows
+
+    @property
+    def next_record_number(self) -> int:
+        """The 1-based number, within this stream, of the record about to be written."""
+        return self._records + 1
+
+    def check_schema(self, properties: Iterable[str]) -> None:
+        """Fail now if the schema cannot feed every header column; log unused properties once."""
+        unused = check_columns(
+            self.stream, self._data_source.layout.header_names, self._columns, list(properties)
+        )
+        fresh = [name for name in unused if name not in self._reported_unused]
+        if fresh:
+            self._reported_unused.update(fresh)
+            logger.info(
+                "Stream %s: %s feed no column of data source %s and are not loaded.",
+                self.stream,
+                ", ".join(repr(name) for name in fresh),
+                self._data_source.file_name,
+            )
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        """Format one record in the header's order and append it to the spool file."""
+        with self._lock:
+            self._records += 1
+            line = self._formatter.format(record)
+            self._spool.write(line, record_number=self._records, describe=self._describe)
+
+    def commit(self) -> None:
+        """Upload the spooled rows, run the imports, judge them, then forget the rows.
+
+        On any failure the rows stay spooled, so the stream still counts as uncommitted
+        and its state is not emitted.
+        """
+        with self._lock, self._rules.file_lock(self._data_source.file_id):
+            rows = self._spool.rows
+            if not rows:
+                return
+            rules = self._rules
+            stats = upload_file(
+                rules.client, rules.model, self._data_source.file_id, self._spool.chunks
+            )
+            outcomes = self._run_actions(rows)
+            self._judge(outcomes)
+            self._spool.reset()
+            self._warn_changes()
+        logger.info(
+            "Committed stream %s: %d rows, %d bytes (%d sent gzip, %d chunks) to file %s; %s",
+            self.stream,
+            rows,
+            stats.raw_bytes,
+            stats.sent_bytes,
+            stats.chunks,
+            self._data_source.file_name,
+            _describe_outcomes(outcomes) or "no imports configured (file uploaded only)",
+        )
+
+    def close(self) -> None:
+        """Delete the spool file."""
+        self._spool.close()
+
+    def _run_actions(self, rows: int) -> list[TaskOutcome]:
+        """Run the stream's imports and processes; a failure names the stream and its dumps."""
+        if not self._data_source.actions:
+            return []
+        rules = self._rules
+        try:
+            return run_actions(
+                rules.client,
+                rules.model,
+                self._data_source.actions,
+                parallel=rules.parallel,
+                poll_interval_s=rules.poll_interval_s,
+                timeout_s=rules.import_timeout_s,
+            )
+        except ActionFailedError as exc:
+            dumps = self._download_dumps(list(exc.outcomes))
+            where = f" Failure dump: {', '.join(map(str, dumps))}." if dumps else ""
+            msg = f"Stream {self.stream!r} ({rows} rows not loaded): {exc}.{where}"
+            raise ActionFailedError(msg, outcomes=exc.outcomes) from exc
+
+    def _judge(self, outcomes: list[TaskOutcome]) -> None:
+        """Keep every failure dump, then fail if more rows were dropped than allowed."""
+        dumps = self._download_dumps(outcomes)
+        totals = {name: sum(_count(outcome, name) for outcome in outcomes) for name in ROW_COUNTS}
+        limits = {
+            "failedCount": ("max_failed_rows", self._rules.max_failed_rows),
+            "ignoredCount": ("max_ignored_rows", self._rules.max_ignored_rows),
+        }
+        over = [
+            f"{totals[name]} rows {name.removesuffix('Count')} ({setting} is {limit})"
+            for name, (setting, limit) in limits.items()
+            if limit is not None and totals[name] > limit
+        ]
+        where = f" Failure dump: {', '.join(str(path) for path in dumps)}." if dumps else ""
+        if over:
+            raise RowsRejectedError(
+                f"Anaplan did not load every row of stream {self.stream!r} into file "
+                f"{self._data_source.file_name!r}: {'; '.join(over)}.{where} Fix those rows "
+                "or the import, or raise max_failed_rows / max_ignored_rows (null: warn only)."
+            )
+        if any(totals.values()):
+            logger.warning(
+                "Stream %s: Anaplan failed %d and ignored %d rows (accepted by settings).%s",
+                self.stream,
+                totals["failedCount"],
+                totals["ignoredCount"],
+                where,
+            )
+
+    def _download_dumps(self, outcomes: list[TaskOutcome]) -> list[Path]:
+        """Fetch every available dump now: Anaplan overwrites them on the next run."""
+        paths: list[Path] = []
+        for outcome in outcomes:
+            if not outcome.failure_dump_available:
+                continue
+            for path in download_dump(
+                self._rules.client, self._rules.model, outcome, self._rules.failure_dump_dir
+            ):
+                paths.append(path)
+                top = ", ".join(f"{message} ({count})" for message, count in summarize_dump(path))
+                logger.warning("Failure dump of %s saved to %s: %s", outcome.action.name, path, top)
+        return paths
+
+    def _warn_changes(self) -> None:
+        """One warning per kind of value changed to fit the file, per stream."""
+        changes = dict(self._formatter.changes)
+        if self._spool.replaced_characters:
+            changes[f"characters replaced by '?' for {self._spool.encoding}"] = (
+                self._spool.replaced_characters
+            )
+        fresh = {
+            kind: count
+            for kind, count in changes.items()
+            if count and kind not in self._reported_changes
+        }
+        if fresh:
+            self._reported_changes.update(fresh)
+            logger.warning(
+                "Stream %s: values changed to fit the CSV: %s",
+                self.stream,
+                ", ".join(f"{kind} ({count} so far)" for kind, count in fresh.items()),
+            )
+
+
+def _leaves(outcome: TaskOutcome) -> tuple[TaskOutcome, ...]:
+    """A process's per-action results, or the import itself."""
+    return outcome.nested or (outcome,)
+
+
+def _count(outcome: TaskOutcome, name: str) -> int:
+    return sum(leaf.counts.get(name, 0) for leaf in _leaves(outcome))
+
+
+def _describe_outcomes(outcomes: list[TaskOutcome]) -> str:
+    parts = []
+    for outcome in outcomes:
+        counts = ", ".join(
+            f"{name}={_count(outcome, name)}"
+            for name in ("successRowCount", *ROW_COUNTS)
+            if any(name in leaf.counts for leaf in _leaves(outcome))
+        )
+        parts.append(
+            f"{outcome.action.kind[:-1]} {outcome.action.name!r} {outcome.task_state}"
+            + (f" ({counts})" if counts else "")
+        )
+    return "ran " + "; ".join(parts) if parts else ""

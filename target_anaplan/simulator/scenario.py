@@ -1,0 +1,338 @@
+"""Scenario loading: turns the JSON a test or the CLI gives into checked, typed definitions.
+
+Validating up front means a typo in a scenario fails at start-up with one message naming the
+key, instead of as a confusing 500 in the middle of a test.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PROPERTY_TYPES = ("text", "number", "date", "boolean")
+LIST_FIELDS = ("code", "name", "parent")
+DEFAULT_DUMP_CHUNK_BYTES = 10_000_000
+EXAMPLE_SCENARIO = Path(__file__).with_name("example_scenario.json")
+
+
+class ScenarioError(ValueError):
+    """The scenario is malformed; the message names the offending key."""
+
+
+@dataclass(frozen=True)
+class FileDef:
+    """An import data source file as Anaplan lists it."""
+
+    id: str
+    name: str
+    separator: str = ","
+    delimiter: str = '"'
+    encoding: str = "UTF-8"
+    header_row: int = 1
+    first_data_row: int = 2
+    content: bytes | None = None
+
+    def as_json(self, chunk_count: int) -> dict[str, Any]:
+        """The `files[]` item of `GET .../files`."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "chunkCount": chunk_count,
+            "delimiter": self.delimiter,
+            "encoding": self.encoding,
+            "firstDataRow": self.first_data_row,
+            "format": "txt",
+            "headerRow": self.header_row,
+            "separator": self.separator,
+        }
+
+
+@dataclass(frozen=True)
+class ListDef:
+    """A list: typed properties and the items it starts with."""
+
+    name: str
+    properties: dict[str, str]
+    items: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class ModuleDef:
+    """A module: its dimensions (list names, in order) and typed line items."""
+
+    name: str
+    dimensions: tuple[str, ...]
+    line_items: dict[str, str]
+
+
+@dataclass(frozen=True)
+class SourceDef:
+    """`importMetadata.source`: how the import reads its file."""
+
+    text_encoding: str
+    column_separator: str
+    text_delimiter: str
+    header_row: int
+    first_data_row: int
+    decimal_separator: str
+    header_names: tuple[str, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        """The `source` object of `importMetadata`."""
+        return {
+            "textEncoding": self.text_encoding,
+            "columnSeparator": self.column_separator,
+            "textDelimiter": self.text_delimiter,
+            "headerRow": self.header_row,
+            "firstDataRow": self.first_data_row,
+            "decimalSeparator": self.decimal_separator,
+            "headerNames": list(self.header_names),
+            "columnCount": len(self.header_names),
+        }
+
+
+@dataclass(frozen=True)
+class ImportDef:
+    """An import action: its file, its source layout and where each column lands."""
+
+    id: str
+    name: str
+    file_id: str
+    import_type: str
+    source: SourceDef
+    target_kind: str  # "list" or "module"
+    target: str
+    mapping: dict[str, str]
+    hold_polls: int = 0
+
+
+@dataclass(frozen=True)
+class ProcessDef:
+    """A process: import action ids run in order."""
+
+    id: str
+    name: str
+    actions: tuple[str, ...]
+    hold_polls: int = 0
+
+
+@dataclass(frozen=True)
+class ModelDef:
+    """A model and everything in it."""
+
+    id: str
+    name: str
+    active_state: str
+    workspace_id: str
+    workspace_name: str
+    lists: dict[str, ListDef]
+    modules: dict[str, ModuleDef]
+    files: dict[str, FileDef]
+    imports: dict[str, ImportDef]
+    processes: dict[str, ProcessDef]
+    users: frozenset[str] | None
+
+
+@dataclass(frozen=True)
+class WorkspaceDef:
+    """A workspace and the ids of its models."""
+
+    id: str
+    name: str
+    model_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """The whole checked scenario; `raw` is handed as-is to the auth service."""
+
+    raw: dict[str, Any]
+    workspaces: dict[str, WorkspaceDef]
+    models: dict[str, ModelDef]
+    dump_chunk_bytes: int
+
+
+def load_scenario(source: dict[str, Any] | str | Path | None) -> Scenario:
+    """Read a scenario from a dict or a JSON file (None: the packaged example)."""
+    if source is None:
+        source = EXAMPLE_SCENARIO
+    if isinstance(source, dict):
+        raw = copy.deepcopy(source)
+    else:
+        path = Path(source)
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ScenarioError(f"cannot read scenario file {path}: {exc.strerror}") from exc
+        except json.JSONDecodeError as exc:
+            raise ScenarioError(f"scenario file {path} is not valid JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ScenarioError("a scenario must be a JSON object")
+    try:
+        return _scenario(raw)
+    except ScenarioError:
+        raise
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise ScenarioError(f"malformed scenario ({type(exc).__name__}: {exc})") from exc
+
+
+def _scenario(raw: dict[str, Any]) -> Scenario:
+    workspaces: dict[str, WorkspaceDef] = {}
+    models: dict[str, ModelDef] = {}
+    for ws in _objects(raw, "workspaces", "scenario"):
+        ws_id, ws_name = _req(ws, "id", "workspace"), _req(ws, "name", "workspace")
+        ws_models = [_model(m, ws_id, ws_name) for m in _objects(ws, "models", ws_name)]
+        for model in ws_models:
+            if model.id in models:
+                raise ScenarioError(f"model id {model.id} appears twice")
+            models[model.id] = model
+        workspaces[ws_id] = WorkspaceDef(ws_id, ws_name, tuple(m.id for m in ws_models))
+    dump_chunk = int(raw.get("dump_chunk_bytes", DEFAULT_DUMP_CHUNK_BYTES))
+    return Scenario(raw, workspaces, models, max(1, dump_chunk))
+
+
+def _objects(parent: dict[str, Any], key: str, where: str) -> list[dict[str, Any]]:
+    value = parent.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ScenarioError(f"{where}: '{key}' must be a list of objects")
+    return value
+
+
+def _req(obj: dict[str, Any], key: str, where: str) -> Any:
+    if key not in obj:
+        raise ScenarioError(f"{where} {json.dumps(obj)[:80]}: missing required key '{key}'")
+    return obj[key]
+
+
+def _types(value: Any, where: str) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise ScenarioError(f"{where}: must be an object of name -> type")
+    for name, kind in value.items():
+        if kind not in PROPERTY_TYPES:
+            raise ScenarioError(f"{where}: '{name}' has type {kind!r}; use one of {PROPERTY_TYPES}")
+    return dict(value)
+
+
+def _model(raw: dict[str, Any], ws_id: str, ws_name: str) -> ModelDef:
+    model_id, name = _req(raw, "id", "model"), _req(raw, "name", "model")
+    where = f"model {name}"
+    lists = {}
+    for lst in _objects(raw, "lists", where):
+        list_name = _req(lst, "name", where)
+        props = _types(lst.get("properties", {}), f"{where} list {list_name} properties")
+        lists[list_name] = ListDef(list_name, props, tuple(lst.get("items", [])))
+    modules = {}
+    for mod in _objects(raw, "modules", where):
+        mod_name = _req(mod, "name", where)
+        dims = tuple(mod.get("dimensions", []))
+        for dim in dims:
+            if dim not in lists:
+                raise ScenarioError(f"{where} module {mod_name}: dimension {dim!r} is not a list")
+        line_items = _types(mod.get("line_items", {}), f"{where} module {mod_name} line_items")
+        modules[mod_name] = ModuleDef(mod_name, dims, line_items)
+    files = {f.id: f for f in (_file(f, where) for f in _objects(raw, "files", where))}
+    imports = {}
+    for imp in _objects(raw, "imports", where):
+        definition = _import(imp, files, lists, modules, where)
+        imports[definition.id] = definition
+    processes = {}
+    for proc in _objects(raw, "processes", where):
+        proc_id = str(_req(proc, "id", where))
+        actions = tuple(str(a) for a in proc.get("actions", []))
+        for action in actions:
+            if action not in imports:
+                raise ScenarioError(f"{where} process {proc_id}: action {action} is not an import")
+        hold = int(proc.get("hold_polls", 0))
+        processes[proc_id] = ProcessDef(proc_id, _req(proc, "name", where), actions, hold)
+    users = raw.get("users")
+    return ModelDef(
+        id=model_id,
+        name=name,
+        active_state=raw.get("activeState", "UNLOCKED"),
+        workspace_id=ws_id,
+        workspace_name=ws_name,
+        lists=lists,
+        modules=modules,
+        files=files,
+        imports=imports,
+        processes=processes,
+        users=frozenset(users) if users is not None else None,
+    )
+
+
+def _file(raw: dict[str, Any], where: str) -> FileDef:
+    content = raw.get("content")
+    return FileDef(
+        id=str(_req(raw, "id", f"{where} file")),
+        name=_req(raw, "name", f"{where} file"),
+        separator=raw.get("separator", ","),
+        delimiter=raw.get("delimiter", '"'),
+        encoding=raw.get("encoding", "UTF-8"),
+        header_row=int(raw.get("headerRow", 1)),
+        first_data_row=int(raw.get("firstDataRow", 2)),
+        content=content.encode(raw.get("encoding", "UTF-8")) if content is not None else None,
+    )
+
+
+def _import(
+    raw: dict[str, Any],
+    files: dict[str, FileDef],
+    lists: dict[str, ListDef],
+    modules: dict[str, ModuleDef],
+    where: str,
+) -> ImportDef:
+    import_id = str(_req(raw, "id", f"{where} import"))
+    where = f"{where} import {import_id}"
+    file_id = str(_req(raw, "importDataSourceId", where))
+    if file_id not in files:
+        raise ScenarioError(f"{where}: importDataSourceId {file_id} is not a file of the model")
+    file = files[file_id]
+    src = raw.get("importMetadata", {}).get("source") or raw.get("source") or {}
+    headers = tuple(_req(src, "headerNames", f"{where} source"))
+    source = SourceDef(
+        text_encoding=src.get("textEncoding", file.encoding),
+        column_separator=src.get("columnSeparator", file.separator),
+        text_delimiter=src.get("textDelimiter", file.delimiter),
+        header_row=int(src.get("headerRow", file.header_row)),
+        first_data_row=int(src.get("firstDataRow", file.first_data_row)),
+        decimal_separator=src.get("decimalSeparator", "."),
+        header_names=headers,
+    )
+    mapping = dict(raw.get("mapping", {}))
+    for column in mapping:
+        if column not in headers:
+            raise ScenarioError(f"{where}: mapping column {column!r} is not in headerNames")
+    if "list" in raw:
+        kind, target = "list", raw["list"]
+        if target not in lists:
+            raise ScenarioError(f"{where}: list {target!r} is not defined")
+        allowed = set(LIST_FIELDS) | set(lists[target].properties)
+    elif "module" in raw:
+        kind, target = "module", raw["module"]
+        if target not in modules:
+            raise ScenarioError(f"{where}: module {target!r} is not defined")
+        module = modules[target]
+        allowed = set(module.dimensions) | set(module.line_items)
+        missing = set(module.dimensions) - set(mapping.values())
+        if missing:
+            raise ScenarioError(f"{where}: dimensions {sorted(missing)} are not mapped")
+    else:
+        raise ScenarioError(f"{where}: needs a 'list' or a 'module' to load")
+    for column, field in mapping.items():
+        if field not in allowed:
+            raise ScenarioError(f"{where}: column {column!r} maps to unknown field {field!r}")
+    default_type = "HIERARCHY_DATA" if kind == "list" else "MODULE_DATA"
+    return ImportDef(
+        id=import_id,
+        name=_req(raw, "name", where),
+        file_id=file_id,
+        import_type=raw.get("importType", default_type),
+        source=source,
+        target_kind=kind,
+        target=target,
+        mapping=mapping,
+        hold_polls=int(raw.get("hold_polls", 0)),
+    )

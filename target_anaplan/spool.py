@@ -1,0 +1,192 @@
+"""A batch of CSV rows spooled to a private temporary file, read back as upload chunks.
+
+Rows go to disk as they arrive, encoded in the data source's text encoding, so memory
+stays flat however large a batch is. Only the offsets where a chunk must end are kept:
+a chunk ends at a row end and holds at most ``chunk_size_bytes`` (a single larger row
+becomes a chunk of its own), which is what Anaplan's chunked upload needs.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import itertools
+import os
+import tempfile
+import weakref
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO, Literal
+
+_BUFFER_BYTES = 1 << 20
+# Anaplan (Java) names whose Python codec would differ: Java reads "UTF-16"/"UTF-32"
+# without a byte order mark as big-endian, and no BOM is ever written.
+_CODEC_OVERRIDES = {"utf-16": "utf-16-be", "utf-32": "utf-32-be"}
+
+
+class UnencodableValueError(ValueError):
+    """A character the data source's encoding cannot hold, with ``encoding_errors: fail``."""
+
+    def __init__(self, message: str, *, record_number: int, character: str, encoding: str) -> None:
+        super().__init__(message)
+        self.record_number = record_number
+        self.character = character
+        self.encoding = encoding
+
+
+class UnknownEncodingError(ValueError):
+    """The data source names a text encoding Python cannot write."""
+
+
+def python_codec(encoding: str) -> str:
+    """The Python codec for an Anaplan text encoding name ("UTF-8", "ISO-8859-1", ...)."""
+    name = encoding.strip().lower()
+    name = name.removeprefix("x-")
+    name = _CODEC_OVERRIDES.get(name, name)
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        raise UnknownEncodingError(
+            f"The Anaplan data source's text encoding {encoding!r} is not supported. Change "
+            "the file's text encoding to UTF-8 in the import data source settings in Anaplan."
+        ) from None
+
+
+def _discard(file: BinaryIO, path: str) -> None:
+    """Close and delete the spool file (also run by the finalizer at interpreter exit)."""
+    file.close()
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def _read_chunks(path: str, bounds: list[int]) -> Iterator[bytes]:
+    with open(path, "rb") as file:
+        for start, end in itertools.pairwise(bounds):
+            if end > start:
+                file.seek(start)
+                yield file.read(end - start)
+
+
+class Spool:
+    """Rows on disk for one batch; ``chunks()`` reads them back cut at row ends.
+
+    ``rows`` counts the rows of the current batch and ``raw_bytes`` the bytes in the file
+    (preamble included); both restart at ``reset()``. ``replaced_characters`` counts, over
+    the spool's life, characters written as '?' under ``encoding_errors: replace``.
+    ``locate(line, index)``, if given, names the field at a position of a line (see
+    ``RowFormatter.locate``) in the message for an unencodable character.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        encoding: str,
+        encoding_errors: Literal["fail", "replace"],
+        chunk_size_bytes: int,
+        preamble: str = "",
+        locate: Callable[[str, int], str] | None = None,
+    ) -> None:
+        if chunk_size_bytes < 1:
+            raise ValueError("chunk_size_bytes must be at least 1.")
+        self.encoding = encoding
+        self.rows = 0
+        self.raw_bytes = 0
+        self.replaced_characters = 0
+        self._codec = python_codec(encoding)
+        self._replace = encoding_errors == "replace"
+        self._chunk_size = chunk_size_bytes
+        self._locate = locate
+        self._preamble = self._encode(preamble, record_number=0, describe=None)
+        fd, self.path = tempfile.mkstemp(prefix="target-anaplan-", suffix=".csv", dir=directory)
+        self._file = os.fdopen(fd, "w+b", buffering=_BUFFER_BYTES)
+        self._finalizer = weakref.finalize(self, _discard, self._file, self.path)
+        self._cuts: list[int] = []
+        self._chunk_start = 0
+        self._start()
+
+    def write(
+        self, line: str, *, record_number: int, describe: Callable[[], str] | None = None
+    ) -> None:
+        """Append one row (a complete line); ``describe`` names its origin in error messages."""
+        data = self._encode(line, record_number=record_number, describe=describe)
+        end = self.raw_bytes + len(data)
+        if end - self._chunk_start > self._chunk_size and self.raw_bytes > self._chunk_start:
+            self._cuts.append(self.raw_bytes)
+            self._chunk_start = self.raw_bytes
+        self._file.write(data)
+        self.raw_bytes = end
+        self.rows += 1
+
+    def chunks(self) -> Iterator[bytes]:
+        """The file's bytes in chunks cut at row ends; each call reads from the start again.
+
+        The chunks are those of the rows written before the call; do not write or reset
+        while iterating.
+        """
+        self._file.flush()
+        return _read_chunks(self.path, [0, *self._cuts, self.raw_bytes])
+
+    def reset(self) -> None:
+        """Empty the spool for the next batch, keeping the preamble."""
+        self._file.seek(0)
+        self._file.truncate()
+        self._start()
+
+    def close(self) -> None:
+        """Delete the file; safe to call more than once."""
+        self._finalizer()
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` ran."""
+        return not self._finalizer.alive
+
+    def _start(self) -> None:
+        self._file.write(self._preamble)
+        self.rows = 0
+        self.raw_bytes = len(self._preamble)
+        self._cuts = []
+        self._chunk_start = 0
+
+    def _encode(
+        self, text: str, *, record_number: int, describe: Callable[[], str] | None
+    ) -> bytes:
+        try:
+            return text.encode(self._codec)
+        except UnicodeEncodeError as error:
+            return self._unencodable(text, error, record_number, describe)
+
+    def _unencodable(
+        self,
+        line: str,
+        error: UnicodeEncodeError,
+        record_number: int,
+        describe: Callable[[], str] | None,
+    ) -> bytes:
+        """Replace what the encoding cannot hold (counted), or explain the failure."""
+        if self._replace:
+            self.replaced_characters += sum(1 for char in line if not self._encodable(char))
+            return line.encode(self._codec, errors="replace")
+        character = line[error.start]
+        where = [f"Record {record_number}" if record_number else "The header line"]
+        if describe is not None:
+            where.append(describe())
+        if self._locate is not None and record_number:
+            where.append(self._locate(line, error.start))
+        raise UnencodableValueError(
+            f"{', '.join(where)}: the character {character!r} (U+{ord(character):04X}) cannot be "
+            f"written in the data source's text encoding {self.encoding}. Set "
+            "`encoding_errors: replace` to write '?' instead, or change the data source's text "
+            "encoding to UTF-8 in Anaplan.",
+            record_number=record_number,
+            character=character,
+            encoding=self.encoding,
+        )
+
+    def _encodable(self, char: str) -> bool:
+        try:
+            char.encode(self._codec)
+        except UnicodeEncodeError:
+            return False
+        return True

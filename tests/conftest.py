@@ -1,0 +1,66 @@
+"""Shared fixtures: an in-process Anaplan simulator and a builder for scenario dicts."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from target_anaplan.simulator import EXAMPLE_SCENARIO, Simulator
+
+EXTRA_USERS = [{"email": "other@example.com", "password": "other-password", "certificates": []}]
+
+
+def example_scenario() -> dict[str, Any]:
+    """A fresh copy of the packaged example scenario, with a second user for privacy tests."""
+    scenario = json.loads(EXAMPLE_SCENARIO.read_text(encoding="utf-8"))
+    scenario["users"] += copy.deepcopy(EXTRA_USERS)
+    return scenario
+
+
+def make_scenario(*, top: dict[str, Any] | None = None, **model_overrides: Any) -> dict[str, Any]:
+    """The example scenario with keys of its one model (lists, imports, files, ...) and of the
+    scenario itself (`top`: users, dump_chunk_bytes, ...) replaced."""
+    scenario = example_scenario()
+    scenario.update(copy.deepcopy(top or {}))
+    model = scenario["workspaces"][0]["models"][0]
+    model.update(copy.deepcopy(model_overrides))
+    return scenario
+
+
+def start_simulator(scenario: dict[str, Any] | None = None) -> Simulator:
+    """A started in-process simulator."""
+    return Simulator(scenario or example_scenario()).start()
+
+
+@pytest.fixture
+def simulator(request: pytest.FixtureRequest) -> Iterator[Simulator]:
+    """In-process simulator on the example scenario, or on `indirect` parametrized dict."""
+    sim = start_simulator(getattr(request, "param", None))
+    try:
+        yield sim
+    finally:
+        sim.stop()
+
+
+@pytest.fixture
+def sim_with() -> Iterator[Callable[..., Simulator]]:
+    """Start simulators on `make_scenario(**model_overrides)` (or a whole scenario dict)."""
+    started: list[Simulator] = []
+
+    def start(
+        scenario: dict[str, Any] | None = None,
+        *,
+        top: dict[str, Any] | None = None,
+        **model_overrides: Any,
+    ) -> Simulator:
+        sim = start_simulator(scenario or make_scenario(top=top, **model_overrides))
+        started.append(sim)
+        return sim
+
+    yield start
+    for sim in started:
+        sim.stop()

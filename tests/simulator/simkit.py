@@ -1,0 +1,145 @@
+"""A tiny plain-`requests` Anaplan client and ids for driving the simulator in its own tests."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import gzip
+import json
+import queue
+import re
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from target_anaplan.simulator import EXAMPLE_SCENARIO, Simulator
+
+_EXAMPLE = json.loads(EXAMPLE_SCENARIO.read_text(encoding="utf-8"))
+WORKSPACE_ID = _EXAMPLE["workspaces"][0]["id"]
+MODEL_ID = _EXAMPLE["workspaces"][0]["models"][0]["id"]
+USER = _EXAMPLE["users"][0]["email"]
+OTHER_USER = "other@example.com"  # added to the example by tests/conftest.py
+MODEL_PATH = f"/workspaces/{WORKSPACE_ID}/models/{MODEL_ID}"
+PRODUCTS_IMPORT, SALES_IMPORT = "112000000000", "112000000001"
+PRODUCTS_FILE, SALES_FILE = "113000000000", "113000000001"
+PROCESS = "118000000000"
+PRODUCTS_HEADER = "Code,Name,Category,Price,Launched,Active\n"
+SALES_HEADER = "Product,Region,Units,Revenue,Note\n"
+
+
+def login(sim: Simulator, email: str, password: str) -> str:
+    """Basic login against the simulator's auth API; returns the token value."""
+    basic = base64.b64encode(f"{email}:{password}".encode()).decode()
+    response = requests.post(
+        f"{sim.url}/token/authenticate", headers={"Authorization": f"Basic {basic}"}, timeout=10
+    )
+    assert response.status_code in (200, 201), response.text
+    return response.json()["tokenInfo"]["tokenValue"]
+
+
+class Client:
+    """Plain requests against one simulator, logged in as one user."""
+
+    def __init__(self, sim: Simulator, email: str = USER) -> None:
+        self.sim = sim
+        self.email = email
+        self.session = requests.Session()
+        self.login()
+
+    def login(self) -> None:
+        """(Re)authenticate with basic auth, e.g. after moving the clock past token expiry."""
+        users = self.sim.scenario.raw["users"]
+        password = next(u["password"] for u in users if u["email"] == self.email)
+        token = login(self.sim, self.email, password)
+        self.session.headers["Authorization"] = f"AnaplanAuthToken {token}"
+
+    def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """`path` is relative to /2/0; a leading "@" means relative to the model."""
+        if path.startswith("@"):
+            path = MODEL_PATH + path[1:]
+        return self.session.request(method, f"{self.sim.url}/2/0{path}", timeout=10, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.call("GET", path, **kwargs)
+
+    def upload(self, file_id: str, text: str, *, chunks: int = 2, encoding: str = "utf-8") -> None:
+        """Chunked gzip upload with chunkCount -1, then /complete."""
+        data = text.encode(encoding)
+        assert self.call("POST", f"@/files/{file_id}", json={"chunkCount": -1}).status_code == 200
+        size = max(1, -(-len(data) // chunks))
+        for index, start in enumerate(range(0, len(data), size)):
+            response = self.call(
+                "PUT",
+                f"@/files/{file_id}/chunks/{index}",
+                data=gzip.compress(data[start : start + size]),
+                headers={"Content-Type": "application/x-gzip"},
+            )
+            assert response.status_code == 204, response.text
+        done = self.call("POST", f"@/files/{file_id}/complete", json={"id": file_id})
+        assert done.status_code == 200, done.text
+
+    def start(self, action_id: str, kind: str = "imports") -> str:
+        response = self.call("POST", f"@/{kind}/{action_id}/tasks", json={"localeName": "en_US"})
+        assert response.status_code == 200, response.text
+        return response.json()["task"]["taskId"]
+
+    def poll(self, action_id: str, task_id: str, kind: str = "imports") -> dict[str, Any]:
+        response = self.get(f"@/{kind}/{action_id}/tasks/{task_id}")
+        assert response.status_code == 200, response.text
+        return response.json()["task"]
+
+    def run(self, action_id: str, kind: str = "imports", max_polls: int = 50) -> dict[str, Any]:
+        """Start a task and poll until it is COMPLETE or CANCELLED."""
+        task_id = self.start(action_id, kind)
+        for _ in range(max_polls):
+            task = self.poll(action_id, task_id, kind)
+            if task["taskState"] in ("COMPLETE", "CANCELLED"):
+                return task
+        raise AssertionError(f"task {task_id} did not finish in {max_polls} polls")
+
+
+def control(sim: Simulator, method: str, path: str, **kwargs: Any) -> requests.Response:
+    """Call the control API over HTTP."""
+    return requests.request(method, f"{sim.url}/__sim__{path}", timeout=10, **kwargs)
+
+
+def values(detail: dict[str, Any]) -> dict[str, str]:
+    """details[].values as a dict (it is a flat key/value list)."""
+    flat = detail["values"]
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+def gz(text: str) -> bytes:
+    return gzip.compress(text.encode())
+
+
+@contextlib.contextmanager
+def console_simulator(scenario: Path = EXAMPLE_SCENARIO) -> Iterator[str]:
+    """Run `anaplan-simulator --scenario FILE --port 0` and yield the URL it prints."""
+    script = Path(sys.executable).with_name("anaplan-simulator")
+    command = [str(script)] if script.exists() else [sys.executable, "-m",
+                                                     "target_anaplan.simulator.cli"]  # fmt: skip
+    proc = subprocess.Popen(
+        [*command, "--scenario", str(scenario), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: lines.put(proc.stdout.readline()), daemon=True).start()
+    try:
+        try:
+            first = lines.get(timeout=30)
+        except queue.Empty:
+            raise AssertionError("anaplan-simulator printed nothing") from None
+        match = re.search(r"(http://127\.0\.0\.1:\d+)", first)
+        assert match, f"unexpected first line {first!r}; stderr: {proc.stderr.read()}"
+        yield match.group(1)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

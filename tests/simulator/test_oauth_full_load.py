@@ -1,0 +1,188 @@
+"""Full target runs (real processes) with OAuth and basic auth: rows land, stores rotate,
+two runs share a rotating store, a token refused mid-upload is replaced, nothing leaks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from test_oauth_refresh import PLAIN, ROTATING, oauth_scenario, spend
+
+from target_anaplan.anaplan.token_store import TokenStore
+from target_anaplan.simulator import Simulator
+
+MODEL_ID = "75A40874E6B64FA3AE0EB2C4D5E6F7A8"
+PRODUCTS = {"products": {"file": "products.csv", "imports": ["Products from products.csv"]}}
+SECRET_SETTINGS = ("password", "oauth_client_secret", "oauth_refresh_token")
+COLUMNS = ("Code", "Name", "Category", "Price", "Launched", "Active")
+
+
+def singer_input(codes: list[str]) -> str:
+    schema = {"type": "object", "properties": {c: {"type": "string"} for c in COLUMNS}}
+    messages: list[dict[str, Any]] = [
+        {"type": "SCHEMA", "stream": "products", "schema": schema, "key_properties": ["Code"]}
+    ]
+    messages += [
+        {"type": "RECORD", "stream": "products",
+         "record": {"Code": c, "Name": f"Product {c}", "Category": "Tools", "Price": "1.5",
+                    "Launched": "2024-01-31", "Active": "true"}}
+        for c in codes
+    ]  # fmt: skip
+    messages.append({"type": "STATE", "value": {"products": len(codes)}})
+    return "".join(json.dumps(m) + "\n" for m in messages)
+
+
+def target_config(sim: Simulator, **credentials: Any) -> dict[str, Any]:
+    return {
+        "api_base_url": f"{sim.url}/2/0",
+        "auth_base_url": sim.url,
+        "oauth_base_url": sim.url,
+        "workspace": "Demo Workspace",
+        "model": "Demo Model",
+        "poll_interval_s": 0.01,
+        "streams": PRODUCTS,
+        **credentials,
+    }
+
+
+def start_target(config: dict[str, Any], text: str, config_file: Path) -> subprocess.Popen:
+    config_file.write_text(json.dumps(config))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "target_anaplan", "--config", str(config_file)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    process.stdin.write(text)
+    process.stdin.close()
+    return process
+
+
+def run_target(config: dict[str, Any], text: str, config_file: Path) -> tuple[int, str, str]:
+    process = start_target(config, text, config_file)
+    out, err = process.stdout.read(), process.stderr.read()
+    return process.wait(timeout=120), out, err
+
+
+def product_codes(sim: Simulator) -> set[str]:
+    url = f"{sim.url}/__sim__/models/{MODEL_ID}/lists/Products"
+    return {item["code"] for item in requests.get(url, timeout=10).json()["items"]}
+
+
+def token_requests(sim: Simulator, path: str) -> int:
+    log = requests.get(f"{sim.url}/__sim__/requests", timeout=10).json()
+    return sum(1 for r in log if r["path"] == path and r["status"] in (200, 201))
+
+
+@pytest.fixture
+def sim(sim_with) -> Simulator:
+    return sim_with(with_second_products_file(oauth_scenario()))
+
+
+def with_second_products_file(scenario: dict[str, Any]) -> dict[str, Any]:
+    """Two concurrent runs as one user must not share a file: uploads are private per user,
+    not per run, so one run's upload could replace the other's before its import reads it."""
+    model = scenario["workspaces"][0]["models"][0]
+    first_file, first_import = model["files"][0], model["imports"][0]
+    model["files"].append({**first_file, "id": "113000000009", "name": "products_b.csv"})
+    model["imports"].append(
+        {**first_import, "id": "112000000009", "name": "Products from products_b.csv",
+         "importDataSourceId": "113000000009"}
+    )  # fmt: skip
+    return scenario
+
+
+def oauth_settings(client: dict[str, str], store: Path) -> dict[str, Any]:
+    return {
+        "oauth_client_id": client["client_id"],
+        "oauth_client_secret": client["client_secret"],
+        "oauth_refresh_token": client["refresh_token"],
+        "oauth_token_store": str(store),
+    }
+
+
+@pytest.mark.parametrize("method", ["basic", "oauth-non-rotating", "oauth-rotating"])
+def test_full_load(sim, tmp_path, method):
+    credentials = {
+        "basic": {"username": "integration@example.com", "password": "demo-password"},
+        "oauth-non-rotating": oauth_settings(PLAIN, tmp_path / "plain.json"),
+        "oauth-rotating": oauth_settings(ROTATING, tmp_path / "rot.json"),
+    }[method]
+    status, out, err = run_target(
+        target_config(sim, **credentials), singer_input(["P1", "P2"]), tmp_path / "c.json"
+    )
+
+    assert status == 0, err
+    assert out.splitlines() == ['{"products": 2}']
+    assert {"P1", "P2"} <= product_codes(sim)
+    secrets = [v for k, v in credentials.items() if k in SECRET_SETTINGS]
+    if method == "oauth-rotating":
+        secrets.append(TokenStore(tmp_path / "rot.json").read().refresh_token)
+    for secret in secrets:
+        assert secret not in out + err
+
+
+def test_two_target_runs_share_one_rotating_store_at_the_same_time(sim, tmp_path):
+    credentials = oauth_settings(ROTATING, tmp_path / "store" / "rot.json")
+    streams = [
+        PRODUCTS,
+        {"products": {"file": "products_b.csv", "imports": ["Products from products_b.csv"]}},
+    ]
+    runs = [
+        start_target(
+            {**target_config(sim, **credentials), "streams": streams[i]},
+            singer_input([f"R{i}"]),
+            tmp_path / f"{i}.json",
+        )
+        for i in range(2)
+    ]
+    results = [(run.stdout.read(), run.stderr.read(), run.wait(timeout=120)) for run in runs]
+
+    for _out, err, status in results:
+        assert status == 0, err
+        assert "invalid_grant" not in err
+    assert {"R0", "R1"} <= product_codes(sim)
+    assert token_requests(sim, "/oauth/token") == 2
+    stored = TokenStore(tmp_path / "store" / "rot.json").read().refresh_token
+    assert spend(sim, ROTATING, stored).status_code == 200  # the chain is intact
+
+
+def test_a_token_refused_mid_upload_is_replaced_and_the_upload_finishes(sim, tmp_path):
+    fault = {"kind": "http", "status": 401, "method": "PUT", "path": "/chunks/", "nth": 1}
+    requests.post(f"{sim.url}/__sim__/faults", json=fault, timeout=10).raise_for_status()
+    credentials = oauth_settings(ROTATING, tmp_path / "rot.json")
+
+    status, _out, err = run_target(
+        target_config(sim, **credentials), singer_input(["M1"]), tmp_path / "c.json"
+    )
+
+    assert status == 0, err
+    assert "M1" in product_codes(sim)
+    assert token_requests(sim, "/oauth/token") == 2  # the refused token was replaced once
+
+
+def test_second_run_uses_the_rotated_token_and_first_run_token_is_gone(sim, tmp_path):
+    credentials = oauth_settings(ROTATING, tmp_path / "rot.json")
+    for codes in (["A1"], ["A2"]):
+        status, _out, err = run_target(
+            target_config(sim, **credentials), singer_input(codes), tmp_path / "c.json"
+        )
+        assert status == 0, err
+    assert {"A1", "A2"} <= product_codes(sim)
+    assert spend(sim, ROTATING, ROTATING["refresh_token"]).status_code in (400, 401, 403)
+
+
+def test_invalid_grant_run_fails_with_one_line_saying_how_to_reauthorize(sim, tmp_path):
+    assert spend(sim, ROTATING, ROTATING["refresh_token"]).ok  # spent by "another machine"
+    credentials = oauth_settings(ROTATING, tmp_path / "rot.json")
+    status, out, err = run_target(
+        target_config(sim, **credentials), singer_input(["X1"]), tmp_path / "c.json"
+    )
+    assert status == 1
+    assert out == ""
+    assert "Traceback" not in err
+    assert "target-anaplan-auth login --client-id rot-client" in err
+    assert ROTATING["refresh_token"] not in err

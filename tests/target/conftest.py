@@ -1,0 +1,16 @@
+"""Fixtures for the target tests: a fresh simulator of the core scenario per test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from targetkit import CORE
+
+from target_anaplan.simulator import Simulator
+
+
+@pytest.fixture
+def sim() -> Iterator[Simulator]:
+    with Simulator(CORE) as simulator:
+        yield simulator
