@@ -97,16 +97,6 @@ def post_token_service(
     return response
 
 
-def token_service_message(response: requests.Response) -> str:
-    """Anaplan's ``statusMessage`` (or status) from an auth error body, if any."""
-    try:
-        body = response.json()
-    except ValueError:
-        return ""
-    if not isinstance(body, dict):
-        return ""
-    return str(body.get("statusMessage") or body.get("status") or "")
-
 
 def token_from_response(response: requests.Response, *, now: float) -> Token:
     """The token in a 2xx ``tokenInfo`` envelope; ``expiresAt`` is epoch milliseconds."""

@@ -15,9 +15,8 @@ from target_anaplan.anaplan.auth import (
     post_token_service,
     refresh_token_service,
     token_from_response,
-    token_service_message,
 )
-from target_anaplan.anaplan.errors import AuthenticationError, TransientError
+from target_anaplan.anaplan.errors import AuthenticationError, TransientError, anaplan_message
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +81,7 @@ class BasicAuth(TokenAuth):
         return renewed
 
     def _refusal(self, response: requests.Response) -> str:
-        detail = token_service_message(response)
+        detail = anaplan_message(response)
         detail = f" ({detail})" if detail else ""
         if response.status_code == 401:
             return (

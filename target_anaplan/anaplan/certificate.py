@@ -27,9 +27,8 @@ from target_anaplan.anaplan.auth import (
     post_token_service,
     refresh_token_service,
     token_from_response,
-    token_service_message,
 )
-from target_anaplan.anaplan.errors import AuthenticationError
+from target_anaplan.anaplan.errors import AuthenticationError, anaplan_message
 
 logger = logging.getLogger(__name__)
 
@@ -177,7 +176,7 @@ class CertificateAuth(TokenAuth):
         return self._certificate.subject.rfc4514_string()
 
     def _refusal(self, response: requests.Response) -> str:
-        detail = token_service_message(response)
+        detail = anaplan_message(response)
         detail = f" ({detail})" if detail else ""
         return (
             f"Anaplan refused the certificate login for {self._subject()} with HTTP "

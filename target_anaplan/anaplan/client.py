@@ -22,6 +22,7 @@ from target_anaplan.anaplan.errors import (
     ModelUnavailableError,
     NotFoundError,
     TransientError,
+    anaplan_message,
 )
 from target_anaplan.anaplan.regions import Hosts
 from target_anaplan.anaplan.retry import RetryPolicy, call_with_retry, parse_retry_after
@@ -226,7 +227,7 @@ def _raise_for_status(response: requests.Response, describe: str) -> None:
     status = response.status_code
     if status < 400:
         return
-    detail = _anaplan_message(response)
+    detail = anaplan_message(response)
     suffix = f": {detail}" if detail else ""
     if status == 429:
         raise TransientError(
@@ -255,19 +256,3 @@ def _raise_for_status(response: requests.Response, describe: str) -> None:
         )
     raise ApiError(f"{describe}: Anaplan answered HTTP {status}{suffix}", status=status)
 
-
-def _anaplan_message(response: requests.Response) -> str:
-    """Anaplan's own explanation from an error body (``status.message`` and variants)."""
-    try:
-        body = response.json()
-    except ValueError:
-        return ""
-    if not isinstance(body, dict):
-        return ""
-    status = body.get("status")
-    if isinstance(status, dict) and status.get("message"):
-        return str(status["message"])[:300]
-    for key in ("statusMessage", "error_description", "message"):
-        if body.get(key):
-            return str(body[key])[:300]
-    return ""

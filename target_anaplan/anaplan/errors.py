@@ -7,7 +7,7 @@ policy retries; everything else is terminal.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from target_anaplan.anaplan.models import TaskOutcome
@@ -55,3 +55,24 @@ class ActionFailedError(AnaplanError):
     def __init__(self, message: str, *, outcomes: tuple[TaskOutcome, ...] = ()) -> None:
         super().__init__(message)
         self.outcomes = outcomes
+
+
+def anaplan_message(response: Any) -> str:
+    """Anaplan's own explanation from an error body, whichever service answered.
+
+    The Integration API nests it in ``status.message``, the auth service uses
+    ``statusMessage`` and OAuth ``error_description``; anything else gives "".
+    """
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    if not isinstance(body, dict):
+        return ""
+    status = body.get("status")
+    if isinstance(status, dict) and status.get("message"):
+        return str(status["message"])[:300]
+    for key in ("statusMessage", "error_description", "message"):
+        if body.get(key):
+            return str(body[key])[:300]
+    return str(status or "")[:300]
