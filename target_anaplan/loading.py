@@ -119,11 +119,6 @@ class StreamLoad:
         """Rows written but not yet committed (lock-free: read from signal handlers)."""
         return self._spool.rows
 
-    @property
-    def next_record_number(self) -> int:
-        """The 1-based number, within this stream, of the record about to be written."""
-        return self._records + 1
-
     def check_schema(self, properties: Iterable[str]) -> None:
         """Fail now if the schema cannot feed every header column; log unused properties once."""
         unused = check_columns(

@@ -9,16 +9,13 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import fastjsonschema
-from singer_sdk.exceptions import InvalidJSONSchema, InvalidRecord
+from singer_sdk.exceptions import InvalidJSONSchema, InvalidRecord, MissingKeyPropertiesError
 from singer_sdk.helpers._compat import (
     date_fromisoformat,
     datetime_fromisoformat,
     time_fromisoformat,
 )
-from singer_sdk.helpers._typing import (
-    get_datelike_property_type,
-    handle_invalid_timestamp_in_record,
-)
+from singer_sdk.helpers._typing import get_datelike_property_type
 from singer_sdk.sinks import BatchSink
 from singer_sdk.sinks.core import BaseJSONSchemaValidator
 
@@ -54,13 +51,13 @@ class FastValidator(BaseJSONSchemaValidator):
     """Checks records with fastjsonschema; the SDK's jsonschema caps a target near 10k/s.
 
     Like the SDK's own validator, string formats (date-time, ...) are not checked here:
-    the SDK parses date-like values right after validation and fails on bad ones.
+    the sink parses date-like values right after validation and fails on bad ones.
+    ``where`` names the record in messages (line of the input, stream, record number).
     """
 
-    def __init__(self, stream: str, schema: dict, record_number: Callable[[], int]) -> None:
+    def __init__(self, stream: str, schema: dict, where: Callable[[], str]) -> None:
         super().__init__(schema)
-        self._stream = stream
-        self._record_number = record_number
+        self._where = where
         try:
             self._check = _compile(schema)
         except fastjsonschema.JsonSchemaDefinitionException as exc:
@@ -74,7 +71,7 @@ class FastValidator(BaseJSONSchemaValidator):
         except fastjsonschema.JsonSchemaValueException as exc:
             field = exc.name.removeprefix("data").lstrip(".") or "(the record)"
             msg = (
-                f"stream {self._stream!r}, record {self._record_number()}, field {field}: "
+                f"{self._where()}, field {field}: "
                 f"{exc.message.removeprefix(exc.name).strip()} (value {exc.value!r:.80}). "
                 "Fix the tap's output or its schema, or set validate_records: false."
             )
@@ -104,23 +101,25 @@ class AnaplanSink(BatchSink):
         self._owner = target
         self._load: StreamLoad | None = None
         super().__init__(target, stream_name, schema, key_properties)
+        # Checked here, not in ``setup``: the SDK logs a second error line when setup fails.
+        self.load.check_schema(self.schema["properties"])
 
     @property
     def load(self) -> StreamLoad:
-        """The stream's shared load (set up when the SDK calls ``setup``)."""
+        """The stream's shared load (created with the first sink of the stream)."""
         if self._load is None:
             self._load = self._owner.stream_load(self.stream_name)  # type: ignore[attr-defined]
         return self._load
 
-    def setup(self) -> None:
-        """Check the data source's header against this schema before any record arrives."""
-        self.load.check_schema(self.schema["properties"])
+    def where(self) -> str:
+        """The record being processed: line of the input, stream and record number."""
+        return self._owner.input_position()  # type: ignore[attr-defined]
 
     def get_validator(self) -> BaseJSONSchemaValidator | None:
         """A compiled validator, unless validate_records is off."""
         if not self.validate_schema:
             return None
-        return FastValidator(self.stream_name, self.schema, lambda: self.load.next_record_number)
+        return FastValidator(self.stream_name, self.schema, self.where)
 
     def _validate_and_parse(self, record: dict) -> dict:
         # Replaces the SDK's version for two reasons: it logs a traceback before
@@ -138,11 +137,25 @@ class AnaplanSink(BatchSink):
                 continue
             try:
                 record[name] = _DATE_PARSERS[kind](value)
-            except ValueError as exc:
-                record[name] = handle_invalid_timestamp_in_record(
-                    record, [name], value, kind, exc, self.datetime_error_treatment, self.logger
+            except (ValueError, TypeError):
+                msg = (
+                    f"{self.where()}, field {name}: {value!r:.80} is not a valid {kind} "
+                    "(ISO 8601 expected). Fix the tap's output or the field's format in its "
+                    "schema."
                 )
+                raise InvalidRecord(msg, record) from None
         return record
+
+    def _singer_validate_message(self, record: dict) -> None:
+        """A record without its key properties is rejected, naming them."""
+        missing = [key for key in self.key_properties if key not in record]
+        if missing:
+            msg = (
+                f"{self.where()}, field {', '.join(missing)}: key property missing from the "
+                f"record (key_properties: {', '.join(self.key_properties)}). Fix the tap's "
+                "output."
+            )
+            raise MissingKeyPropertiesError(msg)
 
     @cached_property
     def _datelike_fields(self) -> dict[str, str]:
@@ -198,6 +211,9 @@ class NullSink(BatchSink):
     def _validate_and_parse(self, record: dict) -> dict:
         # Not even date parsing: a skipped stream's content must not fail the run.
         return record
+
+    def _singer_validate_message(self, record: dict) -> None:
+        """Nor missing key properties."""
 
     def process_record(self, record: dict, context: dict) -> None:
         """Drop the record."""

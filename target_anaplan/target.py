@@ -16,14 +16,20 @@ import shutil
 import sys
 import tempfile
 import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, ClassVar
+from typing import IO, TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import msgspec
 from singer_sdk.contrib.msgspec import MsgSpecReader, decoder
-from singer_sdk.exceptions import ConfigValidationError, SingerSDKError
+from singer_sdk.exceptions import (
+    ConfigValidationError,
+    RecordsWithoutSchemaException,
+    SingerSDKError,
+)
 from singer_sdk.helpers.capabilities import (
     CapabilitiesEnum,
     PluginCapabilities,
@@ -38,6 +44,7 @@ from target_anaplan.anaplan.credentials import make_auth
 from target_anaplan.anaplan.errors import AnaplanError
 from target_anaplan.anaplan.regions import resolve_hosts
 from target_anaplan.anaplan.retry import RetryPolicy
+from target_anaplan.anaplan.tasks import cancel_running_tasks
 from target_anaplan.csv_writer import UnwritableValueError
 from target_anaplan.loading import CommitRules, StreamLoad
 from target_anaplan.settings import CONFIG_SCHEMA, ConfigError, Settings
@@ -63,21 +70,60 @@ EXPECTED_ERRORS = (
 )
 MAX_MESSAGE_CHARS = 600
 
+_Line = TypeVar("_Line", str, bytes)
+
 
 class MessageReader(MsgSpecReader):
     """msgspec parsing (floats as Decimal, several times faster than json).
 
     Unlike the SDK's msgspec reader, a line that is not JSON is reported once, as the
-    error the target prints, instead of first being logged with a traceback.
+    error the target prints, instead of first being logged with a traceback; and lines
+    are counted, so that messages about bad input can say where it is.
     """
+
+    line_number = 0
+
+    def process_lines(
+        self, file_input: IO[str] | None, callbacks: dict[str, Callable[[dict], None]]
+    ) -> Counter[str]:
+        """Read every message, counting lines as they are read."""
+        numbered = self._numbered(file_input or self.default_input)
+        return super().process_lines(numbered, callbacks)  # type: ignore[arg-type]
+
+    def _numbered(self, lines: Iterable[_Line]) -> Iterator[_Line]:
+        for number, line in enumerate(lines, 1):
+            self.line_number = number
+            yield line
 
     def deserialize_json(self, line: str) -> dict:
         """Parse one line, or raise ``InvalidInputLine`` naming the problem."""
         try:
-            return decoder.decode(line)
+            message = decoder.decode(line)
         except msgspec.DecodeError as exc:
-            msg = f"An input line is not valid JSON ({exc}): {line[:200]!r}"
+            msg = f"Line {self.line_number} of the input is not valid JSON ({exc}): {line[:200]!r}"
             raise InvalidInputLine(msg) from exc
+        if not isinstance(message, dict):
+            msg = f"Line {self.line_number} of the input is not a JSON object: {line[:200]!r}"
+            raise InvalidInputLine(msg)
+        return message
+
+    def assert_line_requires(self, line_dict: dict, requires: set[str]) -> None:  # type: ignore[override]
+        """A message without a key it needs fails naming its line and the keys."""
+        missing = sorted(requires - line_dict.keys())
+        if missing:
+            msg = (
+                f"Line {self.line_number} of the input is a Singer message without "
+                f"{', '.join(missing)}: {str(line_dict)[:200]}"
+            )
+            raise InvalidInputLine(msg)
+
+    def _process_unknown_message(self, message_dict: dict) -> None:
+        """Fail on one line; the SDK's own error here comes with a traceback."""
+        msg = (
+            f"Line {self.line_number} of the input has an unknown Singer message type "
+            f"{message_dict['type']!r}."
+        )
+        raise InvalidInputLine(msg)
 
 
 @dataclass(frozen=True)
@@ -112,6 +158,8 @@ class TargetAnaplan(Target):
         self._loads: dict[str, StreamLoad] = {}
         self._spool_dir: Path | None = None
         self._ignored_streams: set[str] = set()
+        self._record_numbers: Counter[str] = Counter()
+        self._current_stream = ""
         self._closed = False
         super().__init__(**kwargs)
         self.settings = Settings.from_config(_plain_numbers(dict(self.config)))
@@ -202,6 +250,36 @@ class TargetAnaplan(Target):
 
     # Input, state and shutdown
 
+    def input_position(self) -> str:
+        """Where the record being processed is, for messages about bad input."""
+        line = self.message_reader.line_number  # type: ignore[attr-defined]
+        stream = self._current_stream
+        return f"Line {line} of the input, stream {stream!r}, record {self._record_numbers[stream]}"
+
+    def _process_record_message(self, message_dict: dict) -> None:
+        """Number the record within its stream; a record before its schema is named."""
+        self._current_stream = stream = str(message_dict.get("stream"))
+        self._record_numbers[stream] += 1
+        if not isinstance(message_dict.get("record", {}), dict):
+            msg = f"{self.input_position()}: the record is not a JSON object."
+            raise InvalidInputLine(msg)
+        try:
+            super()._process_record_message(message_dict)
+        except RecordsWithoutSchemaException:
+            msg = (
+                f"{self.input_position()}: a RECORD arrived before the stream's SCHEMA "
+                "message. The tap must send a stream's SCHEMA before its records."
+            )
+            raise RecordsWithoutSchemaException(msg) from None
+
+    def _process_schema_message(self, message_dict: dict) -> None:
+        """A schema the data source cannot take fails naming its line in the input."""
+        try:
+            super()._process_schema_message(message_dict)
+        except ConfigError as exc:
+            line = self.message_reader.line_number  # type: ignore[attr-defined]
+            raise ConfigError(f"Line {line} of the input (SCHEMA message): {exc}") from None
+
     def listen(self, file_input: IO[str] | None = None) -> None:  # type: ignore[override]
         """Resolve every name before reading the first record, then read all input."""
         try:
@@ -239,6 +317,11 @@ class TargetAnaplan(Target):
             self.logger.info("Received signal %d with every received row committed.", signum)
             if self._latest_state:
                 super()._write_state_message(self._latest_state)
+        # Before close (which ends the HTTP session): an import left running would load
+        # rows whose state is never emitted, or later import the next run's upload.
+        cancelled = cancel_running_tasks()
+        if cancelled:
+            self.logger.warning("Asked Anaplan to cancel %d running task(s).", cancelled)
         self.close()
         sys.stdout.flush()
         sys.stderr.flush()

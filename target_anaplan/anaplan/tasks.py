@@ -1,19 +1,22 @@
 """Run imports and processes and wait for their verdict.
 
-Starting a task is not idempotent (a blind retry could load the data twice), so after
-an ambiguous failure the action's task list is checked for a task we already started
-before posting again. Imports lock the model: a task that stays ``NOT_STARTED`` is
-queued behind another action, so we keep waiting (within the timeout) and say so.
+Starting a task is not idempotent (a blind retry could load the data twice), so the
+action's newest task ids are noted before the first POST, and after an ambiguous
+failure a task that was not among them is adopted instead of posting again. Imports
+lock the model: a task that stays ``NOT_STARTED`` is queued behind another action, so
+we keep waiting (within the timeout) and say so. Tasks being waited for are known to
+``cancel_running_tasks``, so a signal handler can stop them before the process exits.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from target_anaplan.anaplan.client import PAGE_SIZE, AnaplanClient
+from target_anaplan.anaplan.client import AnaplanClient
 from target_anaplan.anaplan.errors import ActionFailedError, AnaplanError
 from target_anaplan.anaplan.models import ActionRef, ModelRef, TaskOutcome
 from target_anaplan.anaplan.retry import call_with_retry
@@ -21,7 +24,9 @@ from target_anaplan.anaplan.retry import call_with_retry
 logger = logging.getLogger(__name__)
 
 TERMINAL_STATES = frozenset({"COMPLETE", "CANCELLED"})
-ADOPT_SKEW_S = 10.0  # tolerated clock difference between us and Anaplan
+# Newest task ids noted before a start: a task not among them after a failed POST is ours
+# (unless more than this many tasks of the action were started meanwhile).
+ADOPT_WINDOW = 100
 LOCK_LOG_EVERY_S = 60.0
 _KIND_LABEL = {"imports": "import", "processes": "process"}
 
@@ -56,7 +61,16 @@ def run_actions(
     """
 
     def run(batch: Sequence[ActionRef]) -> list[TaskOutcome]:
-        running = [_start(client, model, a, sleep=sleep, clock=clock) for a in batch]
+        running: list[_Running] = []
+        try:
+            for action in batch:
+                running.append(_start(client, model, action, sleep=sleep, clock=clock))
+        except BaseException:
+            # The commit fails: tasks already started must not load on unwatched.
+            for item in running:
+                _cancel(client, item)
+            _RUNNING.discard(running)
+            raise
         _wait(client, running, poll_interval_s, timeout_s, sleep=sleep, clock=clock)
         return _verdict(running)
 
@@ -149,13 +163,15 @@ def _start(
 ) -> _Running:
     """Start one task, adopting instead of re-posting after an ambiguous failure."""
     path = _tasks_path(model, action)
-    since_ms = (time.time() - ADOPT_SKEW_S) * 1000
+    known: set[str] | None = None  # the action's newest task ids before our first POST
     posted = False
 
     def attempt() -> str:
-        nonlocal posted
+        nonlocal known, posted
+        if known is None:
+            known = _newest_task_ids(client, path)
         if posted:
-            adopted = _task_started_since(client, path, since_ms)
+            adopted = _task_started_since(client, path, known)
             if adopted:
                 logger.info(
                     "Adopting task %s of %s started before a failure", adopted, _describe(action)
@@ -178,17 +194,28 @@ def _start(
     )
     logger.info("Started %s as task %s", _describe(action), task_id)
     now = clock()
-    return _Running(action=action, path=f"{path}/{task_id}", started=now, last_lock_log=now)
+    item = _Running(action=action, path=f"{path}/{task_id}", started=now, last_lock_log=now)
+    _RUNNING.add(client, item)
+    return item
 
 
-def _task_started_since(client: AnaplanClient, path: str, since_ms: float) -> str | None:
-    """The newest task of the action created at or after ``since_ms``, if any."""
-    params = {"sort": "-creationDate", "limit": PAGE_SIZE}
+def _newest_tasks(client: AnaplanClient, path: str) -> list[dict]:
+    """The action's most recent tasks, newest first (one page of ``ADOPT_WINDOW``)."""
+    params = {"sort": "-creationDate", "limit": ADOPT_WINDOW}
     body = client.request("GET", path, params=params, retry=False)
-    tasks = [t for t in body.get("tasks") or () if _creation_ms(t) >= since_ms]
-    if not tasks:
+    return [t for t in body.get("tasks") or () if t.get("taskId")]
+
+
+def _newest_task_ids(client: AnaplanClient, path: str) -> set[str]:
+    return {str(t["taskId"]) for t in _newest_tasks(client, path)}
+
+
+def _task_started_since(client: AnaplanClient, path: str, known: set[str]) -> str | None:
+    """The oldest task of the action that was not there before our first POST, if any."""
+    fresh = [t for t in _newest_tasks(client, path) if str(t["taskId"]) not in known]
+    if not fresh:
         return None
-    return str(max(tasks, key=_creation_ms).get("taskId"))
+    return str(min(fresh, key=_creation_ms)["taskId"])
 
 
 def _creation_ms(task: dict) -> float:
@@ -219,6 +246,8 @@ def _wait(
         for item in pending:
             _cancel(client, item)
         raise
+    finally:
+        _RUNNING.discard(running)
 
 
 def _poll_until_done(
@@ -259,6 +288,53 @@ def _log_lock_wait(item: _Running, now: float) -> None:
             _describe(item.action, upper=True),
             now - item.started,
         )
+
+
+class _Registry:
+    """Tasks started by this process and not yet seen finished, across drain threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: dict[int, tuple[AnaplanClient, _Running]] = {}
+
+    def add(self, client: AnaplanClient, item: _Running) -> None:
+        with self._lock:
+            self._items[id(item)] = (client, item)
+
+    def discard(self, items: Sequence[_Running]) -> None:
+        with self._lock:
+            for item in items:
+                self._items.pop(id(item), None)
+
+    def take_all(self) -> list[tuple[AnaplanClient, _Running]]:
+        with self._lock:
+            items = list(self._items.values())
+            self._items.clear()
+            return items
+
+
+_RUNNING = _Registry()
+
+
+def cancel_running_tasks(timeout_s: float = 10.0) -> int:
+    """Ask Anaplan to cancel every task this process still waits for; returns how many.
+
+    For signal handlers: an abandoned task would otherwise keep loading rows whose state
+    is never emitted, or run later on the file the next run uploads. The requests go out
+    on a helper thread bounded by ``timeout_s``, because the signal may have interrupted
+    the main thread while it held a lock the HTTP client needs.
+    """
+    items: list[tuple[AnaplanClient, _Running]] = []
+
+    def cancel_all() -> None:
+        items.extend(_RUNNING.take_all())
+        for client, item in items:
+            _cancel(client, item)
+
+    worker = threading.Thread(target=cancel_all, name="cancel-tasks", daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    return len(items)
 
 
 def _cancel(client: AnaplanClient, item: _Running) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import io
 import re
 from collections.abc import Callable
@@ -17,6 +18,9 @@ from typing import Any
 
 from target_anaplan.simulator.scenario import ImportDef, ModelDef, SourceDef
 from target_anaplan.simulator.state import ListItem, SimState
+
+# Anaplan takes text cells far longer than the csv module's 128 KiB default field limit.
+csv.field_size_limit(2**31 - 1)
 
 NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -100,19 +104,20 @@ def run_import(
         else (_module_applier(state, model, imp))
     )
     counts = _Counts()
+    header, width = source.header_names, len(source.header_names)
+    first_data_row, header_row = source.first_data_row, source.header_row
     for line, fields in records:
-        if line < source.first_data_row or line == source.header_row:
+        if line < first_data_row or line == header_row:
             continue
-        if not any(f.strip() for f in fields):
+        if not "".join(fields).strip():  # every field blank
             counts.ignored += 1
             continue
         try:
-            if len(fields) != len(source.header_names):
+            if len(fields) != width:
                 raise RowError(
-                    "columnSeparatorExpected",
-                    f"Expected {len(source.header_names)} columns, found {len(fields)}",
+                    "columnSeparatorExpected", f"Expected {width} columns, found {len(fields)}"
                 )
-            values = dict(zip(source.header_names, fields, strict=True))
+            values = dict(zip(header, fields, strict=True))
             if counts.rejected < reject_rows:
                 counts.rejected += 1
                 raise RowError("rowRejected", "Row rejected (simulated fault)")
@@ -170,25 +175,55 @@ def header_mismatch(records: list[tuple[int, list[str]]], source: SourceDef) -> 
 
 def parse_value(kind: str, raw: str, decimal_separator: str) -> Any:
     """Convert one cell to its typed value; raises RowError for a malformed one."""
-    text = raw.strip()
+    return _parser(kind, decimal_separator)(raw)
+
+
+def _parser(kind: str, decimal_separator: str) -> Callable[[str], Any]:
+    """The cell parser of one value type, chosen once per import rather than per cell."""
     if kind == "text":
-        return raw
-    if text == "":
-        return None
+        return _text_value
     if kind == "number":
         foreign = "." if decimal_separator != "." else None  # a dot is wrong after a comma
-        normal = text.replace(decimal_separator, ".")
-        if (foreign and foreign in text) or not NUMBER.match(normal):
-            raise RowError(ERROR_TYPES[kind], f"Invalid number: {raw!r}")
-        number = float(normal)
-        return int(number) if number.is_integer() and abs(number) < 2**53 else number
+
+        def number(raw: str) -> Any:
+            if raw.isdigit() and raw.isascii() and len(raw) < 16:  # fast path: below 2**53
+                return int(raw)
+            text = raw.strip()
+            if text == "":
+                return None
+            normal = text.replace(decimal_separator, ".")
+            if (foreign and foreign in text) or not NUMBER.match(normal):
+                raise RowError(ERROR_TYPES[kind], f"Invalid number: {raw!r}")
+            value = float(normal)
+            return int(value) if value.is_integer() and abs(value) < 2**53 else value
+
+        return number
     if kind == "date":
-        try:
-            if not DATE.match(text):
-                raise ValueError(text)
-            return dt.date.fromisoformat(text).isoformat()
-        except ValueError:
-            raise RowError(ERROR_TYPES[kind], f"Invalid date (YYYY-MM-DD): {raw!r}") from None
+        return _date_value
+    return _boolean_value
+
+
+def _text_value(raw: str) -> str:
+    return raw
+
+
+@functools.lru_cache(maxsize=4096)  # a file holds few distinct dates
+def _date_value(raw: str) -> str | None:
+    text = raw.strip()
+    if text == "":
+        return None
+    try:
+        if not DATE.match(text):
+            raise ValueError(text)
+        return dt.date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise RowError(ERROR_TYPES["date"], f"Invalid date (YYYY-MM-DD): {raw!r}") from None
+
+
+def _boolean_value(raw: str) -> bool | None:
+    text = raw.strip()
+    if text == "":
+        return None
     if text.lower() in TRUE_WORDS:
         return True
     if text.lower() in FALSE_WORDS:
@@ -196,11 +231,19 @@ def parse_value(kind: str, raw: str, decimal_separator: str) -> Any:
     raise RowError(ERROR_TYPES["boolean"], f"Invalid boolean: {raw!r}")
 
 
-def _typed(kinds: dict[str, str], column: str, field_name: str, raw: str, dec: str) -> Any:
+def _cells(
+    parsers: list[tuple[str, str, Callable[[str], Any]]], values: dict[str, str]
+) -> dict[str, Any]:
+    """Typed cells by target name; a malformed one raises RowError naming its column."""
     try:
-        return parse_value(kinds[field_name], raw, dec)
-    except RowError as err:
-        raise RowError(err.kind, f"{err} in column {column!r}") from None
+        return {target: parse(values[column]) for target, column, parse in parsers}
+    except RowError:
+        for _, column, parse in parsers:  # slow path: find the column that failed
+            try:
+                parse(values[column])
+            except RowError as err:
+                raise RowError(err.kind, f"{err} in column {column!r}") from None
+        raise
 
 
 def _list_applier(
@@ -209,28 +252,33 @@ def _list_applier(
     items = state.lists[(model.id, imp.target)]
     kinds = model.lists[imp.target].properties
     dec = imp.source.decimal_separator
+    # Target field -> the column feeding it (the last such column, as Anaplan reads them).
+    feeds: dict[str, str] = {}
+    for column in imp.source.header_names:
+        if column in imp.mapping:
+            feeds[imp.mapping[column]] = column
+    code_column, name_column = feeds.get("code"), feeds.get("name")
+    parent_column = feeds.get("parent")
+    properties = [
+        (name, column, _parser(kinds[name], dec)) for name, column in feeds.items() if name in kinds
+    ]
 
     def apply(values: dict[str, str]) -> bool:
-        mapped = {imp.mapping[c]: (c, v) for c, v in values.items() if c in imp.mapping}
-        code = mapped.get("code", ("", ""))[1].strip()
-        name = mapped.get("name", ("", ""))[1].strip()
+        code = values[code_column].strip() if code_column else ""
+        name = values[name_column].strip() if name_column else ""
         if not code and not name:
             raise RowError(
                 "hierarchyImportInvalidName", "Invalid name: the row has no code or name"
             )
-        props = {
-            f: _typed(kinds, column, f, raw, dec)
-            for f, (column, raw) in mapped.items()
-            if f in kinds
-        }
+        props = _cells(properties, values)
         item = items.get(code or name)
         created = item is None
         if item is None:
             item = items[code or name] = ListItem(code=code, name=name or code)
         elif name:
             item.name = name
-        if "parent" in mapped:
-            item.parent = mapped["parent"][1].strip()
+        if parent_column:
+            item.parent = values[parent_column].strip()
         item.properties.update(props)
         return created
 
@@ -245,6 +293,11 @@ def _module_applier(
     dec = imp.source.decimal_separator
 
     index = {dim: _item_index(state, model.id, dim) for dim in module.dimensions}
+    parsers = {
+        column: [(target, column, _parser(module.line_items[target], dec))]
+        for column, target in imp.mapping.items()
+        if target in module.line_items
+    }
 
     def item_code(dimension: str, column: str, raw: str) -> str:
         key = index[dimension].get(raw.strip())
@@ -263,7 +316,7 @@ def _module_applier(
             if target in module.dimensions:
                 dims[target] = item_code(target, column, raw)
             elif target in module.line_items:
-                line_items[target] = _typed(module.line_items, column, target, raw, dec)
+                line_items.update(_cells(parsers[column], values))
         key = tuple(dims[d] for d in module.dimensions)
         created = key not in cells
         cells.setdefault(key, {}).update(line_items)

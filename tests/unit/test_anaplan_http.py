@@ -42,7 +42,7 @@ from target_anaplan.anaplan.errors import (
 from target_anaplan.anaplan.models import ActionRef, ModelRef, TaskOutcome
 from target_anaplan.anaplan.regions import Hosts
 from target_anaplan.anaplan.retry import RetryPolicy
-from target_anaplan.anaplan.tasks import run_actions
+from target_anaplan.anaplan.tasks import cancel_running_tasks, run_actions
 from target_anaplan.anaplan.upload import upload_file
 
 MODEL = ModelRef("ws1", "WS", "M1", "Model")
@@ -428,7 +428,13 @@ def no_sleep(seconds: float) -> None:
     pass
 
 
+def no_earlier_tasks(stub) -> None:
+    """The action's task list, read before each start to recognise a task of ours later."""
+    stub.on("GET", TASKS, ok({}))
+
+
 def test_run_actions_starts_polls_and_returns_the_outcome(stub, client):
+    no_earlier_tasks(stub)
     stub.on("POST", TASKS, ok(task("NOT_STARTED")))
     stub.on("GET", f"{TASKS}/T1", ok(task("IN_PROGRESS")), ok(task("COMPLETE")))
     (outcome,) = run_actions(client, MODEL, [IMPORT], poll_interval_s=0.01, sleep=no_sleep)
@@ -439,15 +445,16 @@ def test_run_actions_starts_polls_and_returns_the_outcome(stub, client):
 
 def test_an_ambiguous_start_failure_adopts_the_task_instead_of_posting_again(stub, client):
     stub.on("POST", TASKS, error(503))
-    stub.on("GET", TASKS, ok({"tasks": [task("IN_PROGRESS", tid="ADOPTED")["task"]]}))
+    stub.on("GET", TASKS, ok({}), ok({"tasks": [task("IN_PROGRESS", tid="ADOPTED")["task"]]}))
     stub.on("GET", f"{TASKS}/ADOPTED", ok(task("COMPLETE", tid="ADOPTED")))
     (outcome,) = run_actions(client, MODEL, [IMPORT], sleep=no_sleep)
     assert outcome.task_id == "ADOPTED"
     assert len(stub.calls("POST", TASKS)) == 1
 
 
-def test_old_tasks_are_not_adopted(stub, client):
-    old = {"taskId": "OLD", "taskState": "COMPLETE", "creationTime": 1_000_000}
+def test_earlier_tasks_are_not_adopted_however_recent(stub, client):
+    # The previous commit's task, created a moment ago, is not the one this start made.
+    old = task("COMPLETE", tid="OLD")["task"]
     stub.on("POST", TASKS, error(502), ok(task("NOT_STARTED", tid="NEW")))
     stub.on("GET", TASKS, ok({"tasks": [old]}))
     stub.on("GET", f"{TASKS}/NEW", ok(task("COMPLETE", tid="NEW")))
@@ -457,6 +464,7 @@ def test_old_tasks_are_not_adopted(stub, client):
 
 
 def test_a_failed_import_raises_with_anaplan_messages(stub, client):
+    no_earlier_tasks(stub)
     failed = task(
         "COMPLETE",
         successful=False,
@@ -471,6 +479,7 @@ def test_a_failed_import_raises_with_anaplan_messages(stub, client):
 
 
 def test_a_cancelled_task_is_a_failure(stub, client):
+    no_earlier_tasks(stub)
     stub.on("POST", TASKS, ok(task("NOT_STARTED")))
     stub.on("GET", f"{TASKS}/T1", ok(task("CANCELLING")), ok(task("CANCELLED")))
     with pytest.raises(ActionFailedError, match="cancelled"):
@@ -486,6 +495,7 @@ def test_a_queued_task_waits_for_the_model_lock_then_times_out_and_is_cancelled(
     def sleep(seconds: float) -> None:
         now[0] += seconds
 
+    no_earlier_tasks(stub)
     stub.on("POST", TASKS, ok(task("NOT_STARTED")))
     stub.on("GET", f"{TASKS}/T1", ok(task("NOT_STARTED")))
     stub.on("DELETE", f"{TASKS}/T1", ok(task("CANCELLING")))
@@ -509,6 +519,7 @@ def test_an_interrupt_while_waiting_cancels_the_running_task(stub, client):
     def interrupt(seconds: float) -> None:
         raise KeyboardInterrupt
 
+    no_earlier_tasks(stub)
     stub.on("POST", TASKS, ok(task("NOT_STARTED")))
     stub.on("GET", f"{TASKS}/T1", ok(task("IN_PROGRESS")))
     stub.on("DELETE", f"{TASKS}/T1", ok(task("CANCELLING")))
@@ -517,7 +528,34 @@ def test_an_interrupt_while_waiting_cancels_the_running_task(stub, client):
     assert len(stub.calls("DELETE", f"{TASKS}/T1")) == 1
 
 
+def test_a_failed_start_cancels_the_tasks_already_started_for_the_commit(stub, client):
+    process = ActionRef("processes", "118000000000", "Proc")
+    no_earlier_tasks(stub)
+    stub.on("GET", f"{BASE}/processes/118000000000/tasks", ok({}))
+    stub.on("POST", TASKS, ok(task("NOT_STARTED")))
+    stub.on("POST", f"{BASE}/processes/118000000000/tasks", error(400))
+    stub.on("DELETE", f"{TASKS}/T1", ok(task("CANCELLING")))
+    with pytest.raises(ApiError):
+        run_actions(client, MODEL, [IMPORT, process], sleep=no_sleep)
+    assert len(stub.calls("DELETE", f"{TASKS}/T1")) == 1
+
+
+def test_a_signal_handler_can_cancel_the_tasks_being_waited_for(stub, client):
+    def handler(seconds: float) -> None:
+        assert cancel_running_tasks() == 1
+        raise SystemExit(1)
+
+    no_earlier_tasks(stub)
+    stub.on("POST", TASKS, ok(task("NOT_STARTED")))
+    stub.on("GET", f"{TASKS}/T1", ok(task("IN_PROGRESS")))
+    stub.on("DELETE", f"{TASKS}/T1", ok(task("CANCELLING")))
+    with pytest.raises(SystemExit):
+        run_actions(client, MODEL, [IMPORT], sleep=handler)
+    assert cancel_running_tasks() == 0
+
+
 def test_sequential_runs_stop_at_the_first_failure(stub, client):
+    no_earlier_tasks(stub)
     second = ActionRef("processes", "118000000000", "Proc")
     stub.on("POST", TASKS, ok(task("NOT_STARTED")))
     stub.on("GET", f"{TASKS}/T1", ok(task("COMPLETE", successful=False)))

@@ -1,0 +1,354 @@
+"""Benchmark: target-anaplan (into the simulator) and meltanolabs-target-csv on the same input.
+
+Not a test: it prints, and optionally writes, a markdown table of records/s, peak RSS and
+bytes for each target and each record count.
+
+    python benchmarks/bench.py --records 100000 --records 1000000 --output results.md
+
+For each N it generates one Singer stream file of N records (11 columns: text with
+quotes, commas, newlines and non-ASCII characters, numbers, dates, date-times,
+booleans, nulls), cached under ``.bench/``. Each target then runs as a subprocess of
+``benchmarks/measure.py``, which feeds it that file as stdin (no pipe through Python)
+and reads the target's own peak RSS from ``RUSAGE_CHILDREN``.
+
+target-anaplan loads the stream in ``all`` mode into a list of a simulator started with
+``benchmarks/scenario.json``, with record validation on (the default); the import
+really runs, and its task result is checked for N loaded rows. meltanolabs-target-csv
+is installed on first use into its own virtualenv, ``.bench/venv-csv``, since its
+singer-sdk pin may differ from ours.
+
+Columns of the table:
+
+* wall s, records/s: the target process from start to exit (startup, reading,
+  validation, CSV, upload, import, everything);
+* to commit s, records/s: from start to the target's first upload request, i.e. the
+  target's own work on the stream before the commit begins (target-anaplan only);
+* peak RSS: the target process alone;
+* bytes raw / gzip: the CSV uploaded as the target logged it (target-anaplan), or the
+  size of the CSV file written (target-csv).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIO = Path(__file__).with_name("scenario.json")
+MEASURE = Path(__file__).with_name("measure.py")
+WORK = ROOT / ".bench"
+CSV_VENV = WORK / "venv-csv"
+STREAM = "orders"
+INPUT_VERSION = 1  # bump when the generated records change
+MODEL_ID = "B0000000000000000000000000000001"
+IMPORT_ID = "112000000000"
+
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "order_id": {"type": "integer"},
+        "code": {"type": "string"},
+        "name": {"type": "string"},
+        "customer": {"type": "string"},
+        "comment": {"type": ["string", "null"]},
+        "city": {"type": "string"},
+        "amount": {"type": "number"},
+        "quantity": {"type": "integer"},
+        "order_date": {"type": "string", "format": "date"},
+        "updated_at": {"type": "string", "format": "date-time"},
+        "paid": {"type": "boolean"},
+    },
+    "additionalProperties": False,
+}
+# Anaplan header name -> record field; the header order differs from the schema's.
+COLUMNS = {
+    "Code": "code",
+    "Name": "name",
+    "Order Id": "order_id",
+    "Customer": "customer",
+    "Comment": "comment",
+    "City": "city",
+    "Amount": "amount",
+    "Quantity": "quantity",
+    "Order Date": "order_date",
+    "Updated At": "updated_at",
+    "Paid": "paid",
+}
+CUSTOMERS = ["Zoë Müller", "José Álvarez", "Łukasz Wróbel", "山田 太郎", "Søren Ærø", "O'Brien"]
+CITIES = ["München", "São Paulo", "Kraków", "東京", "Zürich, CH", "Reykjavík"]
+COMMENTS = [
+    'Said "deliver after 5pm", gate code 1234',
+    "Line one\nline two, with a comma",
+    "Crème brûlée — très bien ✓",
+    "plain comment",
+    None,
+    "Tab\tseparated and 'single' quotes",
+]
+
+
+def generate(path: Path, count: int) -> None:
+    """Write a Singer stream of ``count`` records (with a STATE every 10,000)."""
+    dumps = json.dumps
+    with path.open("w", encoding="utf-8", newline="\n") as out:
+        out.write(dumps({"type": "SCHEMA", "stream": STREAM, "schema": SCHEMA,
+                         "key_properties": ["order_id"]}) + "\n")  # fmt: skip
+        for i in range(1, count + 1):
+            comment = COMMENTS[i % len(COMMENTS)]
+            name = f'Order {i}, size {i % 7} "{i % 13}"'
+            day = 1 + i % 28
+            record = (
+                f'{{"order_id": {i}, "code": "ORD-{i:08d}", '
+                f'"name": {dumps(name)}, '
+                f'"customer": {dumps(CUSTOMERS[i % 6], ensure_ascii=False)}, '
+                f'"comment": {dumps(comment, ensure_ascii=False)}, '
+                f'"city": {dumps(CITIES[i % 6], ensure_ascii=False)}, '
+                f'"amount": {i % 100000}.{i % 100:02d}, "quantity": {i % 50}, '
+                f'"order_date": "2024-{1 + i % 12:02d}-{day:02d}", '
+                f'"updated_at": "2024-03-{day:02d}T{i % 24:02d}:{i % 60:02d}:07.{i % 1000:03d}Z", '
+                f'"paid": {"true" if i % 3 else "false"}}}'
+            )
+            out.write(f'{{"type": "RECORD", "stream": "{STREAM}", "record": {record}}}\n')
+            if i % 10_000 == 0:
+                out.write(dumps({"type": "STATE", "value": {"orders": {"order_id": i}}}) + "\n")
+        out.write(dumps({"type": "STATE", "value": {"orders": {"order_id": count}}}) + "\n")
+
+
+def input_file(count: int) -> Path:
+    """The cached stream file of ``count`` records, generated once."""
+    path = WORK / f"input-v{INPUT_VERSION}-{count}.singer"
+    if not path.exists():
+        print(f"generating {count:,} records into {path} ...", file=sys.stderr)
+        partial = path.with_suffix(".partial")
+        generate(partial, count)
+        partial.replace(path)
+    return path
+
+
+@dataclass
+class Run:
+    """One target's run on one input."""
+
+    target: str
+    records: int
+    wall_s: float
+    peak_rss_bytes: int
+    to_commit_s: float | None = None
+    raw_bytes: int | None = None
+    gzip_bytes: int | None = None
+    landed: int | None = None
+
+
+def measured(command: list[str], stdin: Path, name: str) -> tuple[dict[str, Any], Path]:
+    """Run ``command`` under measure.py; fail loudly with its stderr if it fails."""
+    out, err = WORK / f"{name}.stdout", WORK / f"{name}.stderr"
+    result = subprocess.run(
+        [sys.executable, str(MEASURE), "--stdin", str(stdin), "--stdout", str(out),
+         "--stderr", str(err), "--", *command],  # fmt: skip
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    stats = json.loads(result.stdout.strip().splitlines()[-1])
+    if stats["returncode"] != 0:
+        tail = err.read_text(errors="replace")[-3000:]
+        raise SystemExit(f"{name} exited {stats['returncode']}:\n{tail}")
+    return stats, err
+
+
+class SimulatorProcess:
+    """``anaplan-simulator`` as a subprocess on a free port."""
+
+    def __init__(self) -> None:
+        command = [_script("anaplan-simulator"), "--scenario", str(SCENARIO), "--port", "0"]
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        line = self.process.stdout.readline() if self.process.stdout else ""
+        match = re.search(r"(http://127\.0\.0\.1:\d+)", line)
+        if not match:
+            self.process.kill()
+            raise SystemExit(f"the simulator did not start: {line!r}")
+        self.url = match.group(1)
+
+    def call(self, method: str, path: str) -> Any:
+        """A control API call."""
+        request = urllib.request.Request(self.url + path, method=method, data=b"" if method == "POST" else None)
+        with urllib.request.urlopen(request, timeout=600) as response:
+            return json.loads(response.read())
+
+    def stop(self) -> None:
+        """Stop the simulator (SIGTERM, then wait)."""
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def _script(name: str) -> str:
+    """A console script of the environment running this benchmark."""
+    path = Path(sys.executable).with_name(name)
+    if not path.exists():
+        raise SystemExit(f"{name} not found next to {sys.executable}: pip install -e .")
+    return str(path)
+
+
+def run_anaplan(sim: SimulatorProcess, source: Path, count: int) -> Run:
+    """target-anaplan, all mode, into the simulator's list; checks that N rows landed."""
+    sim.call("POST", "/__sim__/reset")
+    config = {
+        "api_base_url": sim.url + "/2/0",
+        "auth_base_url": sim.url,
+        "oauth_base_url": sim.url,
+        "username": "bench@example.com",
+        "password": "bench-password",
+        "workspace": "Benchmark Workspace",
+        "model": "Benchmark Model",
+        "poll_interval_s": 0.05,
+        "streams": {
+            STREAM: {"file": "orders.csv", "imports": ["Orders from orders.csv"],
+                     "mode": "all", "columns": COLUMNS},
+        },
+    }  # fmt: skip
+    config_path = WORK / "target-anaplan.json"
+    config_path.write_text(json.dumps(config))
+    stats, err = measured(
+        [_script("target-anaplan"), "--config", str(config_path)], source, "target-anaplan"
+    )
+    log = err.read_text(errors="replace")
+    committed = re.search(r"Committed stream \S+: (\d+) rows, (\d+) bytes \((\d+) sent gzip", log)
+    if not committed or int(committed.group(1)) != count:
+        raise SystemExit(f"target-anaplan did not commit {count} rows:\n{log[-3000:]}")
+    uploads = [
+        r for r in sim.call("GET", "/__sim__/requests")
+        if r["method"] == "POST" and r["path"].endswith("/files/113000000000")
+    ]  # fmt: skip
+    tasks = [t for t in sim.call("GET", "/__sim__/tasks") if t["actionId"] == IMPORT_ID]
+    values = tasks[-1]["result"]["details"][0]["values"] if tasks else {}
+    landed = _detail_value(values, "successRowCount")
+    if landed != count:
+        raise SystemExit(f"the import loaded {landed} rows, not {count}: {tasks[-1:]}")
+    return Run(
+        target="target-anaplan",
+        records=count,
+        wall_s=stats["wall_s"],
+        peak_rss_bytes=stats["peak_rss_bytes"],
+        to_commit_s=uploads[0]["time"] - stats["started"] if uploads else None,
+        raw_bytes=int(committed.group(2)),
+        gzip_bytes=int(committed.group(3)),
+        landed=landed,
+    )
+
+
+def _detail_value(values: Any, name: str) -> int | None:
+    """A count from a task result detail: Anaplan's flat [key, value, key, value, ...]."""
+    if isinstance(values, dict):
+        return values.get(name)
+    pairs = dict(zip(values[::2], values[1::2], strict=True)) if values else {}
+    return int(pairs[name]) if name in pairs else None
+
+
+def csv_target() -> str:
+    """meltanolabs-target-csv's executable, installed into its own venv on first use."""
+    executable = CSV_VENV / "bin" / "target-csv"
+    if not executable.exists():
+        print(f"installing meltanolabs-target-csv into {CSV_VENV} ...", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(CSV_VENV)], check=True)
+        subprocess.run(
+            [str(CSV_VENV / "bin" / "pip"), "install", "-q", "meltanolabs-target-csv"], check=True
+        )
+    return str(executable)
+
+
+def run_csv(source: Path, count: int) -> Run:
+    """meltanolabs-target-csv writing one CSV file (its defaults: validation on)."""
+    output = WORK / "csv-out"
+    shutil.rmtree(output, ignore_errors=True)
+    output.mkdir(parents=True)
+    config_path = WORK / "target-csv.json"
+    config_path.write_text(json.dumps({"output_path": str(output)}))
+    stats, _ = measured([csv_target(), "--config", str(config_path)], source, "target-csv")
+    files = list(output.rglob("*.csv"))
+    return Run(
+        target="meltanolabs-target-csv",
+        records=count,
+        wall_s=stats["wall_s"],
+        peak_rss_bytes=stats["peak_rss_bytes"],
+        raw_bytes=sum(f.stat().st_size for f in files),
+    )
+
+
+def table(runs: list[Run]) -> str:
+    """The results as a markdown table."""
+    lines = [
+        "| target | records | wall s | records/s | to commit s | records/s to commit "
+        "| peak RSS MiB | bytes raw | bytes gzip |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for run in runs:
+        commit = run.to_commit_s
+        lines.append(
+            f"| {run.target} | {run.records:,} | {run.wall_s:.1f} | {run.records / run.wall_s:,.0f} "
+            f"| {_or_dash(commit, '{:.1f}')} "
+            f"| {_or_dash(commit and run.records / commit, '{:,.0f}')} "
+            f"| {run.peak_rss_bytes / 2**20:,.0f} "
+            f"| {_or_dash(run.raw_bytes, '{:,}')} | {_or_dash(run.gzip_bytes, '{:,}')} |"
+        )
+    return "\n".join(lines)
+
+
+def _or_dash(value: float | None, form: str) -> str:
+    return "–" if value is None else form.format(value)
+
+
+def machine() -> str:
+    """One line saying where the numbers come from."""
+    return (
+        f"{os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), "
+        f"Python {platform.python_version()}, {platform.system()} {platform.release()}, "
+        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Generate inputs, run both targets for each N, print (and write) the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, action="append",
+                        help="records per run; repeat for several (default 100000)")  # fmt: skip
+    parser.add_argument("--skip-csv", action="store_true", help="do not run target-csv")
+    parser.add_argument("--output", type=Path, help="also write the markdown table here")
+    args = parser.parse_args(argv)
+    counts = args.records or [100_000]
+    WORK.mkdir(exist_ok=True)
+    runs: list[Run] = []
+    sim = SimulatorProcess()
+    try:
+        for count in counts:
+            source = input_file(count)
+            print(f"target-anaplan, {count:,} records ...", file=sys.stderr)
+            runs.append(run_anaplan(sim, source, count))
+            sim.call("POST", "/__sim__/reset")  # frees the loaded rows before the next run
+            if not args.skip_csv:
+                print(f"meltanolabs-target-csv, {count:,} records ...", file=sys.stderr)
+                runs.append(run_csv(source, count))
+    finally:
+        sim.stop()
+    report = f"{table(runs)}\n\nMachine: {machine()}.\n"
+    print(report)
+    if args.output:
+        args.output.write_text(report, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    start = time.perf_counter()
+    code = main()
+    print(f"benchmark took {time.perf_counter() - start:.0f} s", file=sys.stderr)
+    sys.exit(code)
