@@ -94,6 +94,8 @@ class Spool:
         self.raw_bytes = 0
         self.replaced_characters = 0
         self._codec = python_codec(encoding)
+        # Rows can be encoded together unless the codec writes a byte order mark per call.
+        self._joinable = not "".encode(self._codec)
         self._replace = encoding_errors == "replace"
         self._chunk_size = chunk_size_bytes
         self._locate = locate
@@ -117,6 +119,30 @@ class Spool:
         self._file.write(data)
         self.raw_bytes = end
         self.rows += 1
+
+    def write_lines(
+        self,
+        lines: list[str],
+        *,
+        first_record_number: int,
+        describe: Callable[[], str] | None = None,
+    ) -> None:
+        """Append rows in one go: the same as ``write`` for each line in order, faster.
+
+        One encode and one file write, when the rows fit in the current chunk and encode
+        cleanly; otherwise row by row, which cuts chunks and reports errors exactly.
+        """
+        data = None
+        if self._joinable:
+            with contextlib.suppress(UnicodeEncodeError):
+                data = "".join(lines).encode(self._codec)
+        if data is None or self.raw_bytes + len(data) - self._chunk_start > self._chunk_size:
+            for number, line in enumerate(lines, first_record_number):
+                self.write(line, record_number=number, describe=describe)
+            return
+        self._file.write(data)
+        self.raw_bytes += len(data)
+        self.rows += len(lines)
 
     def chunks(self) -> Iterator[bytes]:
         """The file's bytes in chunks cut at row ends; each call reads from the start again.

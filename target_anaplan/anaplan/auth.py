@@ -16,7 +16,12 @@ from typing import Any
 
 import requests
 
-from target_anaplan.anaplan.errors import AuthenticationError, TransientError
+from target_anaplan.anaplan.errors import (
+    AuthenticationError,
+    TransientError,
+    tls_verification_error,
+)
+from target_anaplan.anaplan.retry import parse_retry_after
 
 AUTH_SCHEME = "AnaplanAuthToken"
 
@@ -89,13 +94,15 @@ def post_token_service(
     try:
         response = session.post(url, headers=headers, json=json, timeout=timeout_s)
     except (requests.ConnectionError, requests.Timeout) as error:
-        raise TransientError(
+        raise tls_verification_error(f"POST {path}", error) or TransientError(
             f"POST {path}: could not reach Anaplan ({type(error).__name__})"
         ) from error
     if response.status_code in _TRANSIENT_STATUSES:
-        raise TransientError(f"POST {path}: Anaplan answered {response.status_code}")
+        raise TransientError(
+            f"POST {path}: Anaplan answered {response.status_code}",
+            retry_after_s=parse_retry_after(response.headers.get("Retry-After")),
+        )
     return response
-
 
 
 def token_from_response(response: requests.Response, *, now: float) -> Token:

@@ -23,6 +23,7 @@ from target_anaplan.anaplan.errors import (
     NotFoundError,
     TransientError,
     anaplan_message,
+    tls_verification_error,
 )
 from target_anaplan.anaplan.regions import Hosts
 from target_anaplan.anaplan.retry import RetryPolicy, call_with_retry, parse_retry_after
@@ -198,7 +199,8 @@ class AnaplanClient:
                 f"{method} {path}: no answer from Anaplan within {self.timeout_s:.0f} s"
             ) from error
         except _NETWORK_ERRORS as error:
-            raise TransientError(
+            untrusted = tls_verification_error(f"{method} {path}", error)
+            raise untrusted or TransientError(
                 f"{method} {path}: could not reach Anaplan ({type(error).__name__})"
             ) from error
         except requests.RequestException as error:
@@ -255,4 +257,3 @@ def _raise_for_status(response: requests.Response, describe: str) -> None:
             status=status,
         )
     raise ApiError(f"{describe}: Anaplan answered HTTP {status}{suffix}", status=status)
-

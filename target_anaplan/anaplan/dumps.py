@@ -41,7 +41,7 @@ def download_dump(
             (f"{task_path}/dumps/{n.action.id}", f"{action.id}-{outcome.task_id}-{n.action.id}.csv")
             for n in steps
         ]
-    dest_dir.mkdir(parents=True, exist_ok=True)
+    dest_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     written = []
     for path, name in sources:
         target = dest_dir / name

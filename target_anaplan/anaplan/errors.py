@@ -57,6 +57,22 @@ class ActionFailedError(AnaplanError):
         self.outcomes = outcomes
 
 
+def tls_verification_error(where: str, error: BaseException) -> AnaplanError | None:
+    """A terminal error if ``error`` is a failed TLS certificate check, else None.
+
+    Retrying cannot fix an untrusted certificate, and the usual cause (a proxy that
+    re-signs HTTPS) has one fix: the CA bundle setting.
+    """
+    text = str(error)
+    if "CERTIFICATE_VERIFY_FAILED" not in text and "certificate verify failed" not in text:
+        return None
+    return AnaplanError(
+        f"{where}: the TLS certificate of the Anaplan host could not be verified. If a proxy "
+        "re-signs HTTPS traffic, set ca_bundle to a PEM file with its CA certificate "
+        "(TLS verification is always on)."
+    )
+
+
 def anaplan_message(response: Any) -> str:
     """Anaplan's own explanation from an error body, whichever service answered.
 

@@ -17,7 +17,12 @@ from typing import Any
 import requests
 
 from target_anaplan.anaplan.auth import Token, TokenAuth
-from target_anaplan.anaplan.errors import AuthenticationError, TransientError
+from target_anaplan.anaplan.errors import (
+    AuthenticationError,
+    TransientError,
+    tls_verification_error,
+)
+from target_anaplan.anaplan.retry import parse_retry_after
 from target_anaplan.anaplan.token_store import StoredToken, TokenStore, seed_hash
 
 logger = logging.getLogger(__name__)
@@ -57,11 +62,14 @@ def oauth_post(
     try:
         response = session.post(url, json=dict(body), timeout=timeout_s)
     except (requests.ConnectionError, requests.Timeout) as error:
-        raise TransientError(
+        raise tls_verification_error(f"Anaplan OAuth at {url}", error) or TransientError(
             f"Could not reach Anaplan OAuth at {url} ({type(error).__name__})."
         ) from None
     if response.status_code == 429 or response.status_code >= 500:
-        raise TransientError(f"Anaplan OAuth at {url} answered HTTP {response.status_code}.")
+        raise TransientError(
+            f"Anaplan OAuth at {url} answered HTTP {response.status_code}.",
+            retry_after_s=parse_retry_after(response.headers.get("Retry-After")),
+        )
     data = _json_or_none(response)
     if response.ok and isinstance(data, dict):
         return data

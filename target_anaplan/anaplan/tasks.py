@@ -39,6 +39,7 @@ class _Running:
     path: str  # .../{imports|processes}/{id}/tasks/{taskId}
     started: float  # monotonic clock
     last_lock_log: float
+    model_id: str = ""
     task: dict = field(default_factory=dict)
 
 
@@ -194,7 +195,13 @@ def _start(
     )
     logger.info("Started %s as task %s", _describe(action), task_id)
     now = clock()
-    item = _Running(action=action, path=f"{path}/{task_id}", started=now, last_lock_log=now)
+    item = _Running(
+        action=action,
+        path=f"{path}/{task_id}",
+        started=now,
+        last_lock_log=now,
+        model_id=model.model_id,
+    )
     _RUNNING.add(client, item)
     return item
 
@@ -275,19 +282,33 @@ def _poll_until_done(
                     "check what keeps the model busy."
                 )
             elif state == "NOT_STARTED":
-                _log_lock_wait(item, clock())
+                _log_lock_wait(client, item, clock())
         if pending:
             sleep(poll_interval_s)
 
 
-def _log_lock_wait(item: _Running, now: float) -> None:
+def _log_lock_wait(client: AnaplanClient, item: _Running, now: float) -> None:
     if now - item.last_lock_log >= LOCK_LOG_EVERY_S:
         item.last_lock_log = now
         logger.info(
-            "%s is waiting for the model lock (another action is running); waited %.0f s",
+            "%s is waiting for the model lock (another action is running%s); waited %.0f s",
             _describe(item.action, upper=True),
+            _model_activity(client, item.model_id),
             now - item.started,
         )
+
+
+def _model_activity(client: AnaplanClient, model_id: str) -> str:
+    """What the model status endpoint says holds the model, as ", model status: ..."."""
+    try:
+        body = client.request("GET", f"/models/{model_id}/status", retry=False)
+    except AnaplanError:
+        return ""  # only for the log line: a failed status call changes nothing
+    status = body.get("requestStatus") or {}
+    parts = [str(status[key]) for key in ("currentStep", "tooltip") if status.get(key)]
+    if status.get("taskId"):
+        parts.append(f"task {status['taskId']}")
+    return f", model status: {' '.join(parts)}" if parts else ""
 
 
 class _Registry:

@@ -10,13 +10,14 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import functools
+import gc
 import io
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from target_anaplan.simulator.scenario import ImportDef, ModelDef, SourceDef
+from target_anaplan.simulator.scenario import LIST_FIELDS, ImportDef, ModelDef, SourceDef
 from target_anaplan.simulator.state import ListItem, SimState
 
 # Anaplan takes text cells far longer than the csv module's 128 KiB default field limit.
@@ -85,6 +86,24 @@ def run_import(
     reject_rows: int = 0,
 ) -> ImportOutcome:
     """Parse the file, check the header, load the good rows, and report like Anaplan."""
+    # A big file makes millions of objects that all stay alive until the import ends: the
+    # cyclic garbage collector would walk them again and again (a third of the time).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _run_import(state, model, imp, chunks, reject_rows)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _run_import(
+    state: SimState,
+    model: ModelDef,
+    imp: ImportDef,
+    chunks: list[bytes] | None,
+    reject_rows: int,
+) -> ImportOutcome:
     source = imp.source
     if chunks is None:
         message = f"No content has been uploaded to file {imp.file_id} by this user."
@@ -104,7 +123,7 @@ def run_import(
         else (_module_applier(state, model, imp))
     )
     counts = _Counts()
-    header, width = source.header_names, len(source.header_names)
+    width = len(source.header_names)
     first_data_row, header_row = source.first_data_row, source.header_row
     for line, fields in records:
         if line < first_data_row or line == header_row:
@@ -117,11 +136,10 @@ def run_import(
                 raise RowError(
                     "columnSeparatorExpected", f"Expected {width} columns, found {len(fields)}"
                 )
-            values = dict(zip(header, fields, strict=True))
             if counts.rejected < reject_rows:
                 counts.rejected += 1
                 raise RowError("rowRejected", "Row rejected (simulated fault)")
-            created = apply_row(values)
+            created = apply_row(fields)
         except RowError as err:
             counts.failed += 1
             counts.errors.setdefault(err.kind, []).append(str(err))
@@ -231,54 +249,56 @@ def _boolean_value(raw: str) -> bool | None:
     raise RowError(ERROR_TYPES["boolean"], f"Invalid boolean: {raw!r}")
 
 
-def _cells(
-    parsers: list[tuple[str, str, Callable[[str], Any]]], values: dict[str, str]
-) -> dict[str, Any]:
+# (target name, key of the cell in the row, column name, parser)
+_CellParser = tuple[str, Any, str, Callable[[str], Any]]
+
+
+def _cells(parsers: list[_CellParser], row: Any) -> dict[str, Any]:
     """Typed cells by target name; a malformed one raises RowError naming its column."""
     try:
-        return {target: parse(values[column]) for target, column, parse in parsers}
+        return {target: parse(row[key]) for target, key, _, parse in parsers}
     except RowError:
-        for _, column, parse in parsers:  # slow path: find the column that failed
+        for _, key, column, parse in parsers:  # slow path: find the column that failed
             try:
-                parse(values[column])
+                parse(row[key])
             except RowError as err:
                 raise RowError(err.kind, f"{err} in column {column!r}") from None
         raise
 
 
-def _list_applier(
-    state: SimState, model: ModelDef, imp: ImportDef
-) -> Callable[[dict[str, str]], bool]:
+def _list_applier(state: SimState, model: ModelDef, imp: ImportDef) -> Callable[[list[str]], bool]:
     items = state.lists[(model.id, imp.target)]
     kinds = model.lists[imp.target].properties
     dec = imp.source.decimal_separator
-    # Target field -> the column feeding it (the last such column, as Anaplan reads them).
-    feeds: dict[str, str] = {}
-    for column in imp.source.header_names:
-        if column in imp.mapping:
-            feeds[imp.mapping[column]] = column
-    code_column, name_column = feeds.get("code"), feeds.get("name")
-    parent_column = feeds.get("parent")
+    # Row positions by column name (a repeated name: its last position, as Anaplan reads it).
+    position = {column: index for index, column in enumerate(imp.source.header_names)}
+    # Target field -> the column feeding it (the last such column).
+    feeds = {imp.mapping[column]: column for column in position if column in imp.mapping}
+    code_at, name_at, parent_at = (
+        position[feeds[field]] if field in feeds else None for field in LIST_FIELDS
+    )
     properties = [
-        (name, column, _parser(kinds[name], dec)) for name, column in feeds.items() if name in kinds
+        (name, position[column], column, _parser(kinds[name], dec))
+        for name, column in feeds.items()
+        if name in kinds
     ]
 
-    def apply(values: dict[str, str]) -> bool:
-        code = values[code_column].strip() if code_column else ""
-        name = values[name_column].strip() if name_column else ""
+    def apply(fields: list[str]) -> bool:
+        code = fields[code_at].strip() if code_at is not None else ""
+        name = fields[name_at].strip() if name_at is not None else ""
         if not code and not name:
             raise RowError(
                 "hierarchyImportInvalidName", "Invalid name: the row has no code or name"
             )
-        props = _cells(properties, values)
+        props = _cells(properties, fields)
         item = items.get(code or name)
         created = item is None
         if item is None:
             item = items[code or name] = ListItem(code=code, name=name or code)
         elif name:
             item.name = name
-        if parent_column:
-            item.parent = values[parent_column].strip()
+        if parent_at is not None:
+            item.parent = fields[parent_at].strip()
         item.properties.update(props)
         return created
 
@@ -287,14 +307,14 @@ def _list_applier(
 
 def _module_applier(
     state: SimState, model: ModelDef, imp: ImportDef
-) -> Callable[[dict[str, str]], bool]:
+) -> Callable[[list[str]], bool]:
     module = model.modules[imp.target]
     cells = state.modules[(model.id, module.name)]
     dec = imp.source.decimal_separator
 
     index = {dim: _item_index(state, model.id, dim) for dim in module.dimensions}
     parsers = {
-        column: [(target, column, _parser(module.line_items[target], dec))]
+        column: [(target, column, column, _parser(module.line_items[target], dec))]
         for column, target in imp.mapping.items()
         if target in module.line_items
     }
@@ -308,7 +328,8 @@ def _module_applier(
             f"Item {raw!r} in column {column!r} is not in list {dimension!r}",
         )
 
-    def apply(values: dict[str, str]) -> bool:
+    def apply(fields: list[str]) -> bool:
+        values = dict(zip(imp.source.header_names, fields, strict=True))
         dims: dict[str, str] = {}
         line_items: dict[str, Any] = {}
         for column, raw in values.items():

@@ -130,6 +130,7 @@ def config(sim: Simulator, tmp_path: Path, **settings: Any) -> dict[str, Any]:
         "streams": STREAMS,
         "batch_size_rows": BATCH,
         "poll_interval_s": 0.01,
+        "import_timeout_s": 30,  # a held task never blocks the suite for long
         "retry_deadline_s": 10,
         "request_timeout_s": 10,
         "failure_dump_dir": str(tmp_path / "dumps"),
@@ -292,16 +293,19 @@ def wait_for(condition: Callable[[], Any], what: str, attempts: int = 600) -> An
 
 
 class LiveRun:
-    """``target-anaplan --config`` as a subprocess, fed and watched while it runs."""
+    """``target-anaplan --config`` as a subprocess, fed and watched while it runs.
 
-    def __init__(self, config_file: Path, tmpdir: Path) -> None:
+    ``tmpdir`` holds its spool and ``home`` its machine-wide file locks.
+    """
+
+    def __init__(self, config_file: Path, tmpdir: Path, home: Path) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "target_anaplan", "--config", str(config_file)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env=os.environ | {"TMPDIR": str(tmpdir)},
+            env=os.environ | {"TMPDIR": str(tmpdir), "HOME": str(home)},
         )
         self._out: list[str] = []
         self._err: list[str] = []

@@ -103,7 +103,12 @@ def sigterm_mid_stream(ctx: Context) -> None:
     wait_for(lambda: ctx.run.stderr_has("Committed stream products"), "first commit")
     add_fault(ctx.sim, task("hold", PRODUCTS_IMPORT, polls=FOREVER))
     ctx.write_rest(close=False)
-    wait_for(lambda: len(tasks_of(ctx.sim, PRODUCTS_IMPORT)) == 2, "second products import")
+    # Polled once: the target is waiting for it (a signal during the POST itself cannot
+    # know the task id yet).
+    wait_for(
+        lambda: [t for t in tasks_of(ctx.sim, PRODUCTS_IMPORT)[1:] if t["polls"] >= 1],
+        "second products import polled",
+    )
     ctx.run.signal(SIGTERM)
 
 
@@ -161,6 +166,8 @@ CASES = [
     case("503 on chunk PUT", http(503, "PUT", CHUNK, nth=2)),
     case("500 on chunk PUT (no Retry-After)", http(500, "PUT", CHUNK, retry_after=None)),
     case("503 on upload complete", http(503, "POST", COMPLETE, nth=2)),
+    case("chunk PUT fails past the retry budget (restart)", http(503, "PUT", CHUNK, nth=2,
+         following=8), says="starting again from chunk 0"),
     case("503 on task POST (2nd commit)", http(503, "POST", TASKS, nth=2)),
     case("500 on task POST (process)", http(500, "POST", r"/processes/\d+/tasks$")),
     case("503 on task GET", http(503, "GET", TASK, nth=2, following=2)),
@@ -183,6 +190,8 @@ CASES = [
          task("hold", SALES_PROCESS, polls=5)),
     case("model archived mid-run", hook=ARCHIVE_MODEL, exit=1, message="archived", **UNLOCK),
     case("import rejects rows (default thresholds)", task("reject", PRODUCTS_IMPORT, rows=2),
+         exit=1, message="Failure dump:"),
+    case("process step rejects rows (default thresholds)", task("reject", SALES_IMPORT, rows=1),
          exit=1, message="Failure dump:"),
     case("import rejects rows (max_failed_rows null)", task("reject", PRODUCTS_IMPORT, rows=1),
          **ACCEPT),
@@ -239,7 +248,7 @@ class Load:
         before = counters(self.sim)
         sent = rows_after(self.bookmark)
         first, rest = singer_input(self.bookmark)
-        live = LiveRun(self.config_file, self.tmpdir)
+        live = LiveRun(self.config_file, self.tmpdir, self.tmpdir.parent)
         live.write(first)
         ctx = Context(self.sim, live, rest)
         if hook is None:

@@ -515,6 +515,22 @@ def test_a_queued_task_waits_for_the_model_lock_then_times_out_and_is_cancelled(
     assert 4 <= len(waits) <= 5
 
 
+def test_the_lock_wait_log_says_what_the_model_status_reports(stub, client, caplog):
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    no_earlier_tasks(stub)
+    busy = {"requestStatus": {"currentStep": "Processing ...", "taskId": "OTHER"}}
+    stub.on("GET", "/2/0/models/M1/status", ok(busy))
+    stub.on("POST", TASKS, ok(task("NOT_STARTED")))
+    stub.on("GET", f"{TASKS}/T1", *[ok(task("NOT_STARTED"))] * 3, ok(task("COMPLETE")))
+    caplog.set_level(logging.INFO, logger="target_anaplan.anaplan.tasks")
+    run_actions(client, MODEL, [IMPORT], poll_interval_s=60, sleep=sleep, clock=lambda: now[0])
+    assert "model status: Processing ... task OTHER" in caplog.text
+
+
 def test_an_interrupt_while_waiting_cancels_the_running_task(stub, client):
     def interrupt(seconds: float) -> None:
         raise KeyboardInterrupt

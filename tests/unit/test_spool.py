@@ -232,3 +232,22 @@ def test_file_is_removed_at_interpreter_exit(tmp_path):
     )
     assert result.stdout.strip().startswith(str(tmp_path))
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("encoding", ["UTF-8", "UTF-16"])
+def test_writing_lines_together_equals_writing_them_one_by_one(make_spool, encoding):
+    lines = [f"{number},Zoë {'x' * (number % 7)}\n" for number in range(1, 60)]
+    one_by_one = make_spool(encoding=encoding, chunk_size_bytes=120, preamble="Code,Name\n")
+    for number, line in enumerate(lines, 1):
+        one_by_one.write(line, record_number=number)
+    together = make_spool(encoding=encoding, chunk_size_bytes=120, preamble="Code,Name\n")
+    for start in range(0, len(lines), 10):  # some batches fit the current chunk, some do not
+        together.write_lines(lines[start : start + 10], first_record_number=start + 1)
+    assert list(together.chunks()) == list(one_by_one.chunks())
+    assert (together.rows, together.raw_bytes) == (one_by_one.rows, one_by_one.raw_bytes)
+
+
+def test_writing_lines_together_names_the_record_that_cannot_be_encoded(make_spool):
+    spool = make_spool(encoding="ISO-8859-1")
+    with pytest.raises(UnencodableValueError, match="Record 12"):
+        spool.write_lines(["a\n", "b\n", "€\n"], first_record_number=10)
