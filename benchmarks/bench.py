@@ -153,9 +153,9 @@ class Run:
 def measured(command: list[str], stdin: Path, name: str) -> tuple[dict[str, Any], Path]:
     """Run ``command`` under measure.py; fail loudly with its stderr if it fails."""
     out, err = WORK / f"{name}.stdout", WORK / f"{name}.stderr"
+    wrapper = [sys.executable, str(MEASURE), "--stdin", str(stdin), "--stdout", str(out)]
     result = subprocess.run(
-        [sys.executable, str(MEASURE), "--stdin", str(stdin), "--stdout", str(out),
-         "--stderr", str(err), "--", *command],  # fmt: skip
+        [*wrapper, "--stderr", str(err), "--", *command],
         check=True,
         capture_output=True,
         text=True,
@@ -182,7 +182,8 @@ class SimulatorProcess:
 
     def call(self, method: str, path: str) -> Any:
         """A control API call."""
-        request = urllib.request.Request(self.url + path, method=method, data=b"" if method == "POST" else None)
+        body = b"" if method == "POST" else None
+        request = urllib.request.Request(self.url + path, method=method, data=body)
         with urllib.request.urlopen(request, timeout=600) as response:
             return json.loads(response.read())
 
@@ -294,8 +295,9 @@ def table(runs: list[Run]) -> str:
     ]
     for run in runs:
         commit = run.to_commit_s
+        rate = run.records / run.wall_s
         lines.append(
-            f"| {run.target} | {run.records:,} | {run.wall_s:.1f} | {run.records / run.wall_s:,.0f} "
+            f"| {run.target} | {run.records:,} | {run.wall_s:.1f} | {rate:,.0f} "
             f"| {_or_dash(commit, '{:.1f}')} "
             f"| {_or_dash(commit and run.records / commit, '{:,.0f}')} "
             f"| {run.peak_rss_bytes / 2**20:,.0f} "
@@ -305,7 +307,7 @@ def table(runs: list[Run]) -> str:
 
 
 def _or_dash(value: float | None, form: str) -> str:
-    return "–" if value is None else form.format(value)
+    return "-" if value is None else form.format(value)
 
 
 def machine() -> str:
