@@ -31,6 +31,7 @@ Columns of the table:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -313,10 +314,21 @@ def _or_dash(value: float | None, form: str) -> str:
 def machine() -> str:
     """One line saying where the numbers come from."""
     return (
-        f"{os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), "
-        f"Python {platform.python_version()}, {platform.system()} {platform.release()}, "
+        f"{os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}, {_proc('model name')}), "
+        f"{_proc('MemTotal')} memory, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}, "
         f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"
     )
+
+
+def _proc(key: str) -> str:
+    """A value from /proc/cpuinfo or /proc/meminfo (Linux), or '?' elsewhere."""
+    for name in ("/proc/cpuinfo", "/proc/meminfo"):
+        with contextlib.suppress(OSError):
+            for line in Path(name).read_text().splitlines():
+                if line.startswith(key):
+                    return line.split(":", 1)[1].strip()
+    return "?"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -342,7 +354,9 @@ def main(argv: list[str] | None = None) -> int:
                 runs.append(run_csv(source, count))
     finally:
         sim.stop()
-    report = f"{table(runs)}\n\nMachine: {machine()}.\n"
+    arguments = argv if argv is not None else sys.argv[1:]
+    command = " ".join(["python benchmarks/bench.py", *arguments])
+    report = f"{table(runs)}\n\nCommand: `{command}`\n\nMachine: {machine()}.\n"
     print(report)
     if args.output:
         args.output.write_text(report, encoding="utf-8")

@@ -180,7 +180,9 @@ class StreamLoad:
                 what=f"file {source.file_name!r} of model {rules.model.model_name!r}",
                 timeout_s=rules.import_timeout_s,
             ):
-                stats = upload_file(rules.client, rules.model, source.file_id, self._spool.chunks)
+                stats = upload_file(
+                    rules.client, rules.model, source.file_id, self._spool.chunk_pieces
+                )
                 outcomes = self._run_actions(rows)
             self._judge(outcomes)
             self._spool.reset()

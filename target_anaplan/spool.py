@@ -3,7 +3,8 @@
 Rows go to disk as they arrive, encoded in the data source's text encoding, so memory
 stays flat however large a batch is. Only the offsets where a chunk must end are kept:
 a chunk ends at a row end and holds at most ``chunk_size_bytes`` (a single larger row
-becomes a chunk of its own), which is what Anaplan's chunked upload needs.
+becomes a chunk of its own), which is what Anaplan's chunked upload needs. Reading back,
+a chunk comes in pieces of at most ``PIECE_BYTES``, so memory stays flat there too.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import BinaryIO, Literal
 
 _BUFFER_BYTES = 1 << 20
+PIECE_BYTES = 1 << 20
 # Anaplan (Java) names whose Python codec would differ: Java reads "UTF-16"/"UTF-32"
 # without a byte order mark as big-endian, and no BOM is ever written.
 _CODEC_OVERRIDES = {"utf-16": "utf-16-be", "utf-32": "utf-32-be"}
@@ -59,12 +61,18 @@ def _discard(file: BinaryIO, path: str) -> None:
         os.unlink(path)
 
 
-def _read_chunks(path: str, bounds: list[int]) -> Iterator[bytes]:
+def _read_chunks(path: str, bounds: list[int]) -> Iterator[Iterator[bytes]]:
     with open(path, "rb") as file:
         for start, end in itertools.pairwise(bounds):
             if end > start:
-                file.seek(start)
-                yield file.read(end - start)
+                yield _read_pieces(file, start, end)
+
+
+def _read_pieces(file: BinaryIO, start: int, end: int) -> Iterator[bytes]:
+    """Bytes ``start`` to ``end`` of ``file`` in pieces of at most ``PIECE_BYTES``."""
+    for offset in range(start, end, PIECE_BYTES):
+        file.seek(offset)
+        yield file.read(min(PIECE_BYTES, end - offset))
 
 
 class Spool:
@@ -150,6 +158,10 @@ class Spool:
         The chunks are those of the rows written before the call; do not write or reset
         while iterating.
         """
+        return (b"".join(pieces) for pieces in self.chunk_pieces())
+
+    def chunk_pieces(self) -> Iterator[Iterator[bytes]]:
+        """Like ``chunks``, each chunk as its pieces: read each one before the next chunk."""
         self._file.flush()
         return _read_chunks(self.path, [0, *self._cuts, self.raw_bytes])
 

@@ -17,11 +17,11 @@ import sys
 import tempfile
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 import msgspec
 from singer_sdk.contrib.msgspec import MsgSpecReader, decoder
@@ -35,6 +35,7 @@ from singer_sdk.helpers.capabilities import (
     PluginCapabilities,
     TargetCapabilities,
 )
+from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.singerlib.exceptions import InvalidInputLine, SingerError
 from singer_sdk.target_base import Target
 
@@ -71,7 +72,7 @@ EXPECTED_ERRORS = (
 )
 MAX_MESSAGE_CHARS = 600
 
-_Line = TypeVar("_Line", str, bytes)
+_UNKNOWN: Any = object()
 
 
 class MessageReader(MsgSpecReader):
@@ -79,32 +80,53 @@ class MessageReader(MsgSpecReader):
 
     Unlike the SDK's msgspec reader, a line that is not JSON is reported once, as the
     error the target prints, instead of first being logged with a traceback; and lines
-    are counted, so that messages about bad input can say where it is.
+    are counted, so that messages about bad input can say where it is. Standard input
+    is read as bytes: msgspec decodes UTF-8 itself, twice as fast as text lines.
     """
 
     line_number = 0
 
-    def process_lines(
-        self, file_input: IO[str] | None, callbacks: dict[str, Callable[[dict], None]]
+    @property
+    def default_input(self) -> IO[bytes] | IO[str]:  # type: ignore[override]
+        """Standard input's bytes, when it has them."""
+        return getattr(sys.stdin, "buffer", sys.stdin)
+
+    def process_lines(  # type: ignore[override]
+        self,
+        file_input: IO[str] | IO[bytes] | None,
+        callbacks: dict[str, Callable[[dict], None]],
     ) -> Counter[str]:
-        """Read every message, counting lines as they are read."""
-        numbered = self._numbered(file_input or self.default_input)
-        return super().process_lines(numbered, callbacks)  # type: ignore[arg-type]
-
-    def _numbered(self, lines: Iterable[_Line]) -> Iterator[_Line]:
-        for number, line in enumerate(lines, 1):
+        """Read every message, counting lines; the SDK's loop, with no per-line extras."""
+        stats: Counter[str] = Counter()
+        deserialize = self.deserialize_json
+        for number, line in enumerate(file_input or self.default_input, 1):
             self.line_number = number
-            yield line
+            message = deserialize(line)
+            if "type" not in message:
+                self.assert_line_requires(message, {"type"})
+            kind = message["type"]
+            callback = callbacks.get(kind)
+            if callback is None:
+                self._process_unknown_message(message)
+            else:
+                callback(message)
+            stats[kind] += 1
+        return stats
 
-    def deserialize_json(self, line: str) -> dict:
+    def deserialize_json(self, line: str | bytes) -> dict:  # type: ignore[override]
         """Parse one line, or raise ``InvalidInputLine`` naming the problem."""
         try:
             message = decoder.decode(line)
         except msgspec.DecodeError as exc:
-            msg = f"Line {self.line_number} of the input is not valid JSON ({exc}): {line[:200]!r}"
+            msg = (
+                f"Line {self.line_number} of the input is not valid JSON ({exc}): "
+                f"{_text(line[:200])!r}"
+            )
             raise InvalidInputLine(msg) from exc
         if not isinstance(message, dict):
-            msg = f"Line {self.line_number} of the input is not a JSON object: {line[:200]!r}"
+            msg = (
+                f"Line {self.line_number} of the input is not a JSON object: {_text(line[:200])!r}"
+            )
             raise InvalidInputLine(msg)
         return message
 
@@ -163,6 +185,9 @@ class TargetAnaplan(Target):
         self._ignored_streams: set[str] = set()
         self._record_numbers: Counter[str] = Counter()
         self._current_stream = ""
+        # Stream -> its sink when a record needs none of the SDK's generic steps (None:
+        # it does); rebuilt after every SCHEMA message, the only time sinks and maps change.
+        self._fast_sinks: dict[str, AnaplanSink | None] = {}
         self._closed = False
         super().__init__(**kwargs)
         self.settings = Settings.from_config(_plain_numbers(dict(self.config)))
@@ -262,9 +287,18 @@ class TargetAnaplan(Target):
 
     def _process_record_message(self, message_dict: dict) -> None:
         """Number the record within its stream; a record before its schema is named."""
-        self._current_stream = stream = str(message_dict.get("stream"))
+        stream_name = message_dict.get("stream")
+        self._current_stream = stream = str(stream_name)
         self._record_numbers[stream] += 1
-        if not isinstance(message_dict.get("record", {}), dict):
+        record = message_dict.get("record")
+        if record.__class__ is dict and stream is stream_name:
+            sink = self._fast_sinks.get(stream, _UNKNOWN)
+            if sink is _UNKNOWN:
+                sink = self._fast_sinks[stream] = self._fast_sink(stream)
+            if sink is not None:
+                self._process_plain_record(sink, record)  # type: ignore[arg-type]
+                return
+        elif not isinstance(message_dict.get("record", {}), dict):
             msg = f"{self.input_position()}: the record is not a JSON object."
             raise InvalidInputLine(msg)
         try:
@@ -276,8 +310,45 @@ class TargetAnaplan(Target):
             )
             raise RecordsWithoutSchemaException(msg) from None
 
+    def _fast_sink(self, stream: str) -> AnaplanSink | None:
+        """The stream's sink if its records need only the sink's own steps, else None.
+
+        That is: an Anaplan sink fed by the identity stream map (no stream maps, no
+        flattening, no alias) without record metadata to add.
+        """
+        maps = self.mapper.stream_maps.get(stream) or []
+        sink = self._sinks_active.get(stream)
+        plain = (
+            len(maps) == 1
+            and type(maps[0]) is SameRecordTransform
+            and maps[0].stream_alias == stream
+            and not maps[0].flattening_enabled
+        )
+        if plain and type(sink) is AnaplanSink and not sink.include_sdc_metadata_properties:
+            return sink
+        return None
+
+    def _process_plain_record(self, sink: AnaplanSink, record: dict) -> None:
+        """The SDK's record steps that do something for such a sink, in the SDK's order."""
+        context = sink._get_context(record)
+        sink._remove_sdc_metadata_from_record(record)
+        sink._validate_and_parse(record)
+        sink._singer_validate_message(record)
+        sink.tally_record_read()
+        sink.process_record(record, context)
+        sink.record_counter_metric.increment()
+        if sink.is_full:
+            self.logger.info(
+                "Target sink for '%s' is full. Current size is '%s'. Draining...",
+                sink.stream_name,
+                sink.current_size,
+            )
+            self.drain_one(sink)
+        self._handle_max_record_age()
+
     def _process_schema_message(self, message_dict: dict) -> None:
         """A schema the data source cannot take fails naming its line in the input."""
+        self._fast_sinks.clear()
         try:
             super()._process_schema_message(message_dict)
         except ConfigError as exc:
@@ -376,6 +447,10 @@ class TargetAnaplan(Target):
         except EXPECTED_ERRORS as exc:
             cls.logger.error("%s", one_line(exc))
             sys.exit(1)
+
+
+def _text(line: str | bytes) -> str:
+    return line.decode("utf-8", errors="replace") if isinstance(line, bytes) else line
 
 
 def one_line(exc: BaseException) -> str:

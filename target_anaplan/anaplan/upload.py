@@ -4,12 +4,16 @@ The flow is Anaplan's "unknown chunk count" upload: announce ``chunkCount: -1``,
 chunks 0..n-1 in order, then ``/complete``. A chunk PUT is idempotent (the same index
 replaces), so it is retried like any call; an upload that still cannot be finished
 starts over once from chunk 0.
+
+A chunk may be given as the pieces it is made of: they are compressed one by one, so
+only the compressed chunk (the PUT body, several times smaller) is ever held whole.
 """
 
 from __future__ import annotations
 
-import gzip
+import io
 import logging
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -19,9 +23,14 @@ from target_anaplan.anaplan.models import ModelRef
 
 logger = logging.getLogger(__name__)
 
-ChunkSource = Iterable[bytes] | Callable[[], Iterable[bytes]]
+# A chunk: its bytes, or its bytes in pieces (read from disk a piece at a time).
+Chunk = bytes | Iterable[bytes]
+ChunkSource = Iterable[Chunk] | Callable[[], Iterable[Chunk]]
 
-_GZIP_LEVEL = 6
+# Level 3 compresses CSV about twice as fast as the default 6, to a file about 5% larger
+# (level 1: no faster again, 25% larger); measured on the benchmark's CSV.
+_GZIP_LEVEL = 3
+_GZIP_WBITS = 31  # zlib's gzip container
 MAX_CHUNKS = 1000  # Anaplan's limit per file
 _RESTARTABLE = (TransientError, ApiError)
 
@@ -40,10 +49,11 @@ def upload_file(
 ) -> UploadStats:
     """Replace the user's private content of file ``file_id`` with ``chunks``, in order.
 
-    ``chunks`` is either a zero-argument callable returning a fresh iterable of byte
-    chunks (preferred: the upload can then restart from chunk 0), or a re-iterable
-    collection such as a list. A one-shot iterator (a generator) is accepted but an
-    upload from it cannot restart. No chunks at all uploads an empty file.
+    ``chunks`` is either a zero-argument callable returning a fresh iterable of chunks,
+    each ``bytes`` or an iterable of ``bytes`` pieces (preferred: the upload can then
+    restart from chunk 0), or a re-iterable collection such as a list. A one-shot
+    iterator (a generator) is accepted but an upload from it cannot restart. No chunks
+    at all uploads an empty file.
     """
     path = f"/workspaces/{model.workspace_id}/models/{model.model_id}/files/{file_id}"
     name = _announce(client, path, file_id)
@@ -57,7 +67,7 @@ def upload_file(
         return _send_chunks(client, path, file_id, name, _fresh(chunks))
 
 
-def _fresh(chunks: ChunkSource) -> Iterable[bytes]:
+def _fresh(chunks: ChunkSource) -> Iterable[Chunk]:
     return chunks() if callable(chunks) else chunks
 
 
@@ -74,7 +84,7 @@ def _announce(client: AnaplanClient, path: str, file_id: str) -> str:
 
 
 def _send_chunks(
-    client: AnaplanClient, path: str, file_id: str, name: str, chunks: Iterable[bytes]
+    client: AnaplanClient, path: str, file_id: str, name: str, chunks: Iterable[Chunk]
 ) -> UploadStats:
     count = raw = sent = 0
     for chunk in _non_empty(chunks):
@@ -83,7 +93,7 @@ def _send_chunks(
                 f"File {name!r} needs more than Anaplan's {MAX_CHUNKS} chunks per upload; "
                 "raise the chunk size."
             )
-        compressed = gzip.compress(chunk, compresslevel=_GZIP_LEVEL, mtime=0)
+        size, compressed = _gzip(chunk)
         client.request(
             "PUT",
             f"{path}/chunks/{count}",
@@ -92,8 +102,9 @@ def _send_chunks(
             expect_json=False,
         )
         count += 1
-        raw += len(chunk)
+        raw += size
         sent += len(compressed)
+        del compressed  # not held while the next chunk is read and compressed
     done = client.request(
         "POST", f"{path}/complete", json={"id": file_id, "name": name, "chunkCount": count}
     )
@@ -104,7 +115,23 @@ def _send_chunks(
     return UploadStats(chunks=count, raw_bytes=raw, sent_bytes=sent)
 
 
-def _non_empty(chunks: Iterable[bytes]) -> Iterator[bytes]:
+def _gzip(chunk: Chunk) -> tuple[int, bytes]:
+    """The chunk's size and its gzip member, compressed piece by piece.
+
+    A BytesIO rather than joining a list: ``getvalue`` hands over its buffer without a
+    copy, so the compressed chunk is never in memory twice.
+    """
+    pieces = (chunk,) if isinstance(chunk, bytes) else chunk
+    compressor = zlib.compressobj(_GZIP_LEVEL, zlib.DEFLATED, _GZIP_WBITS)
+    size, body = 0, io.BytesIO()
+    for piece in pieces:
+        size += len(piece)
+        body.write(compressor.compress(piece))
+    body.write(compressor.flush())
+    return size, body.getvalue()
+
+
+def _non_empty(chunks: Iterable[Chunk]) -> Iterator[Chunk]:
     """The chunks, or one empty chunk when there are none (the file then becomes empty)."""
     empty = True
     for chunk in chunks:

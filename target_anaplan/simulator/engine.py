@@ -27,6 +27,10 @@ NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 TRUE_WORDS = ("true", "yes", "1")
 FALSE_WORDS = ("false", "no", "0")
+# Exactly as written, the common case: no spaces, lower case.
+_BOOLEAN_WORDS = {**dict.fromkeys(TRUE_WORDS, True), **dict.fromkeys(FALSE_WORDS, False)}
+# A plain decimal with a dot, below 2**53 in its integer part: float() reads it as NUMBER does.
+_PLAIN_DECIMAL = re.compile(r"-?\d{1,15}\.\d{1,15}").fullmatch
 ERROR_TYPES = {
     "number": "moduleImportNumberFormat",
     "date": "dateFormatInvalid",
@@ -202,10 +206,14 @@ def _parser(kind: str, decimal_separator: str) -> Callable[[str], Any]:
         return _text_value
     if kind == "number":
         foreign = "." if decimal_separator != "." else None  # a dot is wrong after a comma
+        plain = _PLAIN_DECIMAL if decimal_separator == "." else None
 
         def number(raw: str) -> Any:
             if raw.isdigit() and raw.isascii() and len(raw) < 16:  # fast path: below 2**53
                 return int(raw)
+            if plain is not None and raw.isascii() and plain(raw):  # fast path: 12.50
+                value = float(raw)
+                return int(value) if value.is_integer() else value
             text = raw.strip()
             if text == "":
                 return None
@@ -239,6 +247,9 @@ def _date_value(raw: str) -> str | None:
 
 
 def _boolean_value(raw: str) -> bool | None:
+    exact = _BOOLEAN_WORDS.get(raw)
+    if exact is not None:
+        return exact
     text = raw.strip()
     if text == "":
         return None
@@ -282,6 +293,9 @@ def _list_applier(state: SimState, model: ModelDef, imp: ImportDef) -> Callable[
         for name, column in feeds.items()
         if name in kinds
     ]
+    # Text cells are taken as they are, without a parser call per cell.
+    texts = [(name, at) for name, at, _, parse in properties if parse is _text_value]
+    typed = [cell for cell in properties if cell[3] is not _text_value]
 
     def apply(fields: list[str]) -> bool:
         code = fields[code_at].strip() if code_at is not None else ""
@@ -290,16 +304,17 @@ def _list_applier(state: SimState, model: ModelDef, imp: ImportDef) -> Callable[
             raise RowError(
                 "hierarchyImportInvalidName", "Invalid name: the row has no code or name"
             )
-        props = _cells(properties, fields)
+        props = {prop: fields[at] for prop, at in texts}
+        props.update(_cells(typed, fields))
         item = items.get(code or name)
         created = item is None
-        if item is None:
-            item = items[code or name] = ListItem(code=code, name=name or code)
-        elif name:
-            item.name = name
+        if item is None:  # the new item takes the parsed cells as they are, without a copy
+            item = items[code or name] = ListItem(code=code, name=name or code, properties=props)
+        else:
+            item.name = name or item.name
+            item.properties.update(props)
         if parent_at is not None:
             item.parent = fields[parent_at].strip()
-        item.properties.update(props)
         return created
 
     return apply

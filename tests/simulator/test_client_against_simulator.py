@@ -169,7 +169,10 @@ def test_upload_and_two_imports_land_rows(simulator, client, model):
     sales = catalog.data_source("sales", file=None, imports=[SALES_IMPORT], processes=[])
     stats = upload_file(client, model, products.file_id, PRODUCTS)
     assert stats.chunks == 2
-    upload_file(client, model, sales.file_id, lambda: iter(SALES))
+    # One chunk given as its pieces, as the spool hands them out: compressed piece by piece.
+    pieces = [SALES[0][:20], SALES[0][20:]]
+    stats = upload_file(client, model, sales.file_id, lambda: iter([iter(pieces)]))
+    assert (stats.chunks, stats.raw_bytes) == (1, len(SALES[0]))
     outcomes = run_actions(client, model, products.actions + sales.actions, **POLL)
     assert [o.counts["failedCount"] for o in outcomes] == [0, 0]
     items = {i["code"]: i for i in simulator.list_items(MODEL_ID, "Products")}

@@ -182,6 +182,22 @@ def test_insert_mode_commits_each_batch_alone(sim):
     assert run.states == [{"bookmarks": {"customers": 5}}]
 
 
+def test_stream_maps_and_record_metadata_fields_still_apply(sim):
+    # A stream map sends records through the SDK's generic steps, the plain case through
+    # the target's own; both strip _sdc_ metadata fields the tap sent.
+    cities = {"customers": {"city": "city.upper()"}}
+    for stream_maps, expected in (({}, "City 1"), (cities, "CITY 1")):
+        config = core_config(sim, customers_stream("all"), stream_maps=stream_maps)
+        run_in_process(
+            config,
+            lines(
+                schema("customers", CUSTOMER, ["id"]),
+                record("customers", {"id": "C1", "city": "City 1", "_sdc_sequence": 7}),
+            ),
+        )
+        assert list_items(sim, "Customers")["C1"]["properties"]["City"] == expected
+
+
 def test_insert_mode_emits_state_after_each_commit(sim, every_record_drains):
     config = core_config(sim, customers_stream("insert"))
     run = run_in_process(

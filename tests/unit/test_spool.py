@@ -84,6 +84,16 @@ def test_chunks_are_re_iterable(make_spool):
     assert list(spool.chunks()) == list(spool.chunks())
 
 
+def test_chunk_pieces_are_small_and_make_up_the_chunks(make_spool, monkeypatch):
+    monkeypatch.setattr("target_anaplan.spool.PIECE_BYTES", 16)
+    spool = make_spool(chunk_size_bytes=50)
+    spool_rows(spool, tricky_rows(20))
+    pieces = [list(chunk) for chunk in spool.chunk_pieces()]
+    assert all(0 < len(piece) <= 16 for chunk in pieces for piece in chunk)
+    assert [b"".join(chunk) for chunk in pieces] == list(spool.chunks())
+    assert len(pieces) > 1
+
+
 def test_a_row_larger_than_a_chunk_is_a_chunk_of_its_own(make_spool):
     spool = make_spool(chunk_size_bytes=10, preamble="H\n")
     for number, line in enumerate(["a\n", "x" * 25 + "\n", "b\n", "c\n"], start=1):
