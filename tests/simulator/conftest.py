@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import certgen
 import pytest
+from oauthkit import oauth_scenario
 from simkit import OTHER_USER, Client
 
 from target_anaplan.simulator import Simulator
@@ -18,3 +20,15 @@ def api(simulator: Simulator) -> Client:
 def other_api(simulator: Simulator) -> Client:
     """A second user of the same model."""
     return Client(simulator, OTHER_USER)
+
+
+@pytest.fixture(scope="module")
+def cert_bundle() -> certgen.CertBundle:
+    """A CA and a leaf certificate made at test time (key generation is slow: once a module)."""
+    return certgen.generate()
+
+
+@pytest.fixture
+def cert_sim(sim_with, cert_bundle) -> Simulator:
+    """The OAuth scenario with the leaf certificate registered for the integration user."""
+    return sim_with(oauth_scenario(certificates=[cert_bundle.leaf_cert_pem]))

@@ -5,38 +5,25 @@ from __future__ import annotations
 import pytest
 import requests
 from certgen import generate
-from test_certificate_login import encrypted
-from test_oauth_full_load import (
+from oauthkit import (
+    encrypted,
     product_codes,
     run_target,
     singer_input,
     target_config,
     token_requests,
 )
-from test_oauth_refresh import oauth_scenario
-
-from target_anaplan.simulator import Simulator
 
 PASSPHRASE = "Passphrase-9c2e-SECRET"
 
 
-@pytest.fixture(scope="module")
-def bundle():
-    return generate()
-
-
-@pytest.fixture
-def sim(sim_with, bundle) -> Simulator:
-    return sim_with(oauth_scenario(certificates=[bundle.leaf_cert_pem]))
-
-
 @pytest.mark.parametrize("data_format", ["v2", "v1"])
-def test_full_load_with_certificate_files(sim, bundle, tmp_path, data_format):
-    key_pem = encrypted(bundle.leaf_key_pem, PASSPHRASE)
-    (tmp_path / "cert.pem").write_text(bundle.leaf_cert_pem)
+def test_full_load_with_certificate_files(cert_sim, cert_bundle, tmp_path, data_format):
+    key_pem = encrypted(cert_bundle.leaf_key_pem, PASSPHRASE)
+    (tmp_path / "cert.pem").write_text(cert_bundle.leaf_cert_pem)
     (tmp_path / "key.pem").write_text(key_pem)
     config = target_config(
-        sim,
+        cert_sim,
         certificate=str(tmp_path / "cert.pem"),
         private_key=str(tmp_path / "key.pem"),
         private_key_passphrase=PASSPHRASE,
@@ -47,27 +34,29 @@ def test_full_load_with_certificate_files(sim, bundle, tmp_path, data_format):
 
     assert status == 0, err
     assert out.splitlines() == ['{"products": 1}']
-    assert "C1" in product_codes(sim)
+    assert "C1" in product_codes(cert_sim)
     key_lines = [line for line in key_pem.splitlines() if not line.startswith("-----")]
     for secret in [PASSPHRASE, *key_lines]:
         assert secret not in out + err
 
 
-def test_certificate_login_after_a_token_refused_mid_upload(sim, bundle, tmp_path):
+def test_certificate_login_after_a_token_refused_mid_upload(cert_sim, cert_bundle, tmp_path):
     fault = {"kind": "http", "status": 401, "method": "PUT", "path": "/chunks/", "nth": 1}
-    requests.post(f"{sim.url}/__sim__/faults", json=fault, timeout=10).raise_for_status()
-    config = target_config(sim, certificate=bundle.leaf_cert_pem, private_key=bundle.leaf_key_pem)
+    requests.post(f"{cert_sim.url}/__sim__/faults", json=fault, timeout=10).raise_for_status()
+    config = target_config(
+        cert_sim, certificate=cert_bundle.leaf_cert_pem, private_key=cert_bundle.leaf_key_pem
+    )
 
     status, _out, err = run_target(config, singer_input(["C2"]), tmp_path / "c.json")
 
     assert status == 0, err
-    assert "C2" in product_codes(sim)
-    assert token_requests(sim, "/token/authenticate") == 2  # logged in again after the 401
+    assert "C2" in product_codes(cert_sim)
+    assert token_requests(cert_sim, "/token/authenticate") == 2  # logged in again after the 401
 
 
-def test_unregistered_certificate_fails_with_one_line(sim, tmp_path):
+def test_unregistered_certificate_fails_with_one_line(cert_sim, tmp_path):
     stranger = generate("stranger@example.com")
-    config = target_config(sim, certificate=stranger.leaf_cert_pem,
+    config = target_config(cert_sim, certificate=stranger.leaf_cert_pem,
                            private_key=stranger.leaf_key_pem)  # fmt: skip
     status, out, err = run_target(config, singer_input(["C3"]), tmp_path / "c.json")
     assert status == 1

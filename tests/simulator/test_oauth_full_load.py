@@ -3,78 +3,28 @@ two runs share a rotating store, a token refused mid-upload is replaced, nothing
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from test_oauth_refresh import PLAIN, ROTATING, oauth_scenario, spend
+from oauthkit import (
+    PLAIN,
+    PRODUCTS,
+    ROTATING,
+    SECRET_SETTINGS,
+    oauth_scenario,
+    oauth_settings,
+    product_codes,
+    run_target,
+    singer_input,
+    spend,
+    start_target,
+    target_config,
+    token_requests,
+)
 
 from target_anaplan.anaplan.token_store import TokenStore
 from target_anaplan.simulator import Simulator
-
-MODEL_ID = "75A40874E6B64FA3AE0EB2C4D5E6F7A8"
-PRODUCTS = {"products": {"file": "products.csv", "imports": ["Products from products.csv"]}}
-SECRET_SETTINGS = ("password", "oauth_client_secret", "oauth_refresh_token")
-COLUMNS = ("Code", "Name", "Category", "Price", "Launched", "Active")
-
-
-def singer_input(codes: list[str]) -> str:
-    schema = {"type": "object", "properties": {c: {"type": "string"} for c in COLUMNS}}
-    messages: list[dict[str, Any]] = [
-        {"type": "SCHEMA", "stream": "products", "schema": schema, "key_properties": ["Code"]}
-    ]
-    messages += [
-        {"type": "RECORD", "stream": "products",
-         "record": {"Code": c, "Name": f"Product {c}", "Category": "Tools", "Price": "1.5",
-                    "Launched": "2024-01-31", "Active": "true"}}
-        for c in codes
-    ]  # fmt: skip
-    messages.append({"type": "STATE", "value": {"products": len(codes)}})
-    return "".join(json.dumps(m) + "\n" for m in messages)
-
-
-def target_config(sim: Simulator, **credentials: Any) -> dict[str, Any]:
-    return {
-        "api_base_url": f"{sim.url}/2/0",
-        "auth_base_url": sim.url,
-        "oauth_base_url": sim.url,
-        "workspace": "Demo Workspace",
-        "model": "Demo Model",
-        "poll_interval_s": 0.01,
-        "streams": PRODUCTS,
-        **credentials,
-    }
-
-
-def start_target(config: dict[str, Any], text: str, config_file: Path) -> subprocess.Popen:
-    config_file.write_text(json.dumps(config))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "target_anaplan", "--config", str(config_file)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    process.stdin.write(text)
-    process.stdin.close()
-    return process
-
-
-def run_target(config: dict[str, Any], text: str, config_file: Path) -> tuple[int, str, str]:
-    process = start_target(config, text, config_file)
-    out, err = process.stdout.read(), process.stderr.read()
-    return process.wait(timeout=120), out, err
-
-
-def product_codes(sim: Simulator) -> set[str]:
-    url = f"{sim.url}/__sim__/models/{MODEL_ID}/lists/Products"
-    return {item["code"] for item in requests.get(url, timeout=10).json()["items"]}
-
-
-def token_requests(sim: Simulator, path: str) -> int:
-    log = requests.get(f"{sim.url}/__sim__/requests", timeout=10).json()
-    return sum(1 for r in log if r["path"] == path and r["status"] in (200, 201))
 
 
 @pytest.fixture
@@ -93,15 +43,6 @@ def with_second_products_file(scenario: dict[str, Any]) -> dict[str, Any]:
          "importDataSourceId": "113000000009"}
     )  # fmt: skip
     return scenario
-
-
-def oauth_settings(client: dict[str, str], store: Path) -> dict[str, Any]:
-    return {
-        "oauth_client_id": client["client_id"],
-        "oauth_client_secret": client["client_secret"],
-        "oauth_refresh_token": client["refresh_token"],
-        "oauth_token_store": str(store),
-    }
 
 
 @pytest.mark.parametrize("method", ["basic", "oauth-non-rotating", "oauth-rotating"])

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 import requests
-from test_oauth_refresh import PLAIN, advance_clock, api_status, oauth_auth, oauth_scenario
+from oauthkit import PLAIN, advance_clock, api_status, oauth_auth, oauth_scenario
 
 from target_anaplan.anaplan.token_store import StoredToken, TokenStore, seed_hash
 from target_anaplan.auth_cli import Terminal, main

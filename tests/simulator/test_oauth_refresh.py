@@ -3,77 +3,26 @@ durability across processes and crashes, expiry, invalid_grant."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from typing import Any
 
 import pytest
-import requests
+from oauthkit import (
+    PLAIN,
+    ROTATING,
+    ROTATING_LIFESPAN_S,
+    advance_clock,
+    api_status,
+    oauth_auth,
+    oauth_scenario,
+    spend,
+)
 
 from target_anaplan.anaplan.errors import AuthenticationError
-from target_anaplan.anaplan.oauth import OAuthRefreshAuth
 from target_anaplan.anaplan.token_store import TokenStore
-from target_anaplan.simulator import EXAMPLE_SCENARIO, Simulator
-
-USER = "integration@example.com"
-PLAIN = {"client_id": "plain-client", "client_secret": "plain-secret", "refresh_token": "plain-rt"}
-ROTATING = {"client_id": "rot-client", "client_secret": "rot-secret", "refresh_token": "rot-rt"}
-ROTATING_LIFESPAN_S = 43_000
-
-
-def oauth_scenario(certificates: list[str] | None = None) -> dict[str, Any]:
-    """The example scenario plus one OAuth client of each kind (and optional certificates)."""
-    scenario = json.loads(EXAMPLE_SCENARIO.read_text(encoding="utf-8"))
-    if certificates:
-        scenario["users"][0]["certificates"] = certificates
-    callback = ["https://example.com/anaplan/callback"]
-    scenario["oauth_clients"] = [
-        {"client_id": PLAIN["client_id"], "client_secret": PLAIN["client_secret"],
-         "grant": "authorization_code", "rotating": False, "user": USER,
-         "refresh_tokens": [PLAIN["refresh_token"]], "redirect_uris": callback},
-        {"client_id": ROTATING["client_id"], "client_secret": ROTATING["client_secret"],
-         "grant": "authorization_code", "rotating": True, "user": USER,
-         "refresh_tokens": [ROTATING["refresh_token"]], "redirect_uris": callback,
-         "refresh_token_lifespan_s": ROTATING_LIFESPAN_S},
-        {"client_id": "device-client", "grant": "device", "rotating": True, "user": USER,
-         "refresh_tokens": []},
-    ]  # fmt: skip
-    return scenario
-
-
-def oauth_auth(sim: Simulator, client: dict[str, str], store: Path, **kwargs: Any):
-    return OAuthRefreshAuth(
-        requests.Session(),
-        sim.url,
-        client_id=client["client_id"],
-        client_secret=client.get("client_secret"),
-        refresh_token=kwargs.pop("refresh_token", client.get("refresh_token")),
-        store=TokenStore(store),
-        **kwargs,
-    )
-
-
-def api_status(sim: Simulator, header: str) -> int:
-    """What /2/0 says to a call carrying this Authorization header."""
-    response = requests.get(
-        f"{sim.url}/2/0/workspaces", headers={"Authorization": header}, timeout=10
-    )
-    return response.status_code
-
-
-def advance_clock(sim: Simulator, seconds: float) -> None:
-    response = requests.post(f"{sim.url}/__sim__/clock", json={"advance_s": seconds}, timeout=10)
-    assert response.status_code == 200, response.text
-
-
-def spend(sim: Simulator, client: dict[str, str], refresh_token: str) -> requests.Response:
-    """Use a refresh token directly, as another machine would."""
-    body = {"grant_type": "refresh_token", "client_id": client["client_id"],
-            "client_secret": client["client_secret"], "refresh_token": refresh_token}  # fmt: skip
-    return requests.post(f"{sim.url}/oauth/token", json=body, timeout=10)
+from target_anaplan.simulator import Simulator
 
 
 @pytest.fixture

@@ -12,9 +12,8 @@ from types import SimpleNamespace
 import pytest
 import requests
 from certgen import generate
-from test_certificate_login import encrypted
+from oauthkit import ROTATING, encrypted, oauth_scenario, spend
 from test_oauth_login_cli import CALLBACK, ApprovingSleep, PastingStdin
-from test_oauth_refresh import ROTATING, oauth_scenario, spend
 
 from target_anaplan.anaplan.credentials import make_auth
 from target_anaplan.anaplan.errors import AnaplanError

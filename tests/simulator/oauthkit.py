@@ -1,0 +1,151 @@
+"""Shared helpers for the OAuth and certificate tests against the simulator: the
+scenario with one OAuth client of each kind, direct token calls, and target runs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import requests
+from cryptography.hazmat.primitives import serialization
+
+from target_anaplan.anaplan.oauth import OAuthRefreshAuth
+from target_anaplan.anaplan.token_store import TokenStore
+from target_anaplan.simulator import EXAMPLE_SCENARIO, Simulator
+
+USER = "integration@example.com"
+PLAIN = {"client_id": "plain-client", "client_secret": "plain-secret", "refresh_token": "plain-rt"}
+ROTATING = {"client_id": "rot-client", "client_secret": "rot-secret", "refresh_token": "rot-rt"}
+ROTATING_LIFESPAN_S = 43_000
+MODEL_ID = "75A40874E6B64FA3AE0EB2C4D5E6F7A8"
+PRODUCTS = {"products": {"file": "products.csv", "imports": ["Products from products.csv"]}}
+SECRET_SETTINGS = ("password", "oauth_client_secret", "oauth_refresh_token")
+COLUMNS = ("Code", "Name", "Category", "Price", "Launched", "Active")
+
+
+def oauth_scenario(certificates: list[str] | None = None) -> dict[str, Any]:
+    """The example scenario plus one OAuth client of each kind (and optional certificates)."""
+    scenario = json.loads(EXAMPLE_SCENARIO.read_text(encoding="utf-8"))
+    if certificates:
+        scenario["users"][0]["certificates"] = certificates
+    callback = ["https://example.com/anaplan/callback"]
+    scenario["oauth_clients"] = [
+        {"client_id": PLAIN["client_id"], "client_secret": PLAIN["client_secret"],
+         "grant": "authorization_code", "rotating": False, "user": USER,
+         "refresh_tokens": [PLAIN["refresh_token"]], "redirect_uris": callback},
+        {"client_id": ROTATING["client_id"], "client_secret": ROTATING["client_secret"],
+         "grant": "authorization_code", "rotating": True, "user": USER,
+         "refresh_tokens": [ROTATING["refresh_token"]], "redirect_uris": callback,
+         "refresh_token_lifespan_s": ROTATING_LIFESPAN_S},
+        {"client_id": "device-client", "grant": "device", "rotating": True, "user": USER,
+         "refresh_tokens": []},
+    ]  # fmt: skip
+    return scenario
+
+
+def oauth_auth(sim: Simulator, client: dict[str, str], store: Path, **kwargs: Any):
+    return OAuthRefreshAuth(
+        requests.Session(),
+        sim.url,
+        client_id=client["client_id"],
+        client_secret=client.get("client_secret"),
+        refresh_token=kwargs.pop("refresh_token", client.get("refresh_token")),
+        store=TokenStore(store),
+        **kwargs,
+    )
+
+
+def api_status(sim: Simulator, header: str) -> int:
+    """What /2/0 says to a call carrying this Authorization header."""
+    response = requests.get(
+        f"{sim.url}/2/0/workspaces", headers={"Authorization": header}, timeout=10
+    )
+    return response.status_code
+
+
+def advance_clock(sim: Simulator, seconds: float) -> None:
+    response = requests.post(f"{sim.url}/__sim__/clock", json={"advance_s": seconds}, timeout=10)
+    assert response.status_code == 200, response.text
+
+
+def spend(sim: Simulator, client: dict[str, str], refresh_token: str) -> requests.Response:
+    """Use a refresh token directly, as another machine would."""
+    body = {"grant_type": "refresh_token", "client_id": client["client_id"],
+            "client_secret": client["client_secret"], "refresh_token": refresh_token}  # fmt: skip
+    return requests.post(f"{sim.url}/oauth/token", json=body, timeout=10)
+
+
+def singer_input(codes: list[str]) -> str:
+    schema = {"type": "object", "properties": {c: {"type": "string"} for c in COLUMNS}}
+    messages: list[dict[str, Any]] = [
+        {"type": "SCHEMA", "stream": "products", "schema": schema, "key_properties": ["Code"]}
+    ]
+    messages += [
+        {"type": "RECORD", "stream": "products",
+         "record": {"Code": c, "Name": f"Product {c}", "Category": "Tools", "Price": "1.5",
+                    "Launched": "2024-01-31", "Active": "true"}}
+        for c in codes
+    ]  # fmt: skip
+    messages.append({"type": "STATE", "value": {"products": len(codes)}})
+    return "".join(json.dumps(m) + "\n" for m in messages)
+
+
+def target_config(sim: Simulator, **credentials: Any) -> dict[str, Any]:
+    return {
+        "api_base_url": f"{sim.url}/2/0",
+        "auth_base_url": sim.url,
+        "oauth_base_url": sim.url,
+        "workspace": "Demo Workspace",
+        "model": "Demo Model",
+        "poll_interval_s": 0.01,
+        "streams": PRODUCTS,
+        **credentials,
+    }
+
+
+def start_target(config: dict[str, Any], text: str, config_file: Path) -> subprocess.Popen:
+    config_file.write_text(json.dumps(config))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "target_anaplan", "--config", str(config_file)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    process.stdin.write(text)
+    process.stdin.close()
+    return process
+
+
+def run_target(config: dict[str, Any], text: str, config_file: Path) -> tuple[int, str, str]:
+    process = start_target(config, text, config_file)
+    out, err = process.stdout.read(), process.stderr.read()
+    return process.wait(timeout=120), out, err
+
+
+def product_codes(sim: Simulator) -> set[str]:
+    url = f"{sim.url}/__sim__/models/{MODEL_ID}/lists/Products"
+    return {item["code"] for item in requests.get(url, timeout=10).json()["items"]}
+
+
+def token_requests(sim: Simulator, path: str) -> int:
+    log = requests.get(f"{sim.url}/__sim__/requests", timeout=10).json()
+    return sum(1 for r in log if r["path"] == path and r["status"] in (200, 201))
+
+
+def oauth_settings(client: dict[str, str], store: Path) -> dict[str, Any]:
+    return {
+        "oauth_client_id": client["client_id"],
+        "oauth_client_secret": client["client_secret"],
+        "oauth_refresh_token": client["refresh_token"],
+        "oauth_token_store": str(store),
+    }
+
+
+def encrypted(key_pem: str, passphrase: str) -> str:
+    key = serialization.load_pem_private_key(key_pem.encode(), password=None)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(passphrase.encode()),
+    ).decode()
