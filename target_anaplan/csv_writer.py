@@ -47,7 +47,7 @@ from typing import Any
 
 import msgspec
 
-from target_anaplan.settings import ConfigError
+from target_anaplan.errors import ConfigError, UnwritableValueError
 
 CONTROL_CHARACTERS_REMOVED = "control characters removed"
 NAIVE_DATETIMES_AS_UTC = "date-times without offset written as UTC"
@@ -58,10 +58,6 @@ _LINE_END = "\n"
 _EDGE = "\x00"
 # C0 controls (but tab, LF, CR), DEL and C1 controls.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-
-
-class UnwritableValueError(ValueError):
-    """A value that the data source's CSV dialect cannot represent."""
 
 
 class _Unwritable(Exception):  # noqa: N818 (internal signal, re-raised with context)
@@ -264,7 +260,7 @@ class RowFormatter:
         how = self._classify(joined)
         if how == _PLAIN:
             return joined.replace(_EDGE, self._separator) + _LINE_END
-        if how == _CSV_MODULE:
+        if how == _CSV_MODULE and self._csv_module_row is not None:
             return self._csv_module_row(texts)
         try:
             return self._separator.join(self._quote(texts)) + _LINE_END

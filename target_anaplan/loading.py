@@ -13,13 +13,14 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from target_anaplan.anaplan.dumps import download_dump, summarize_dump
-from target_anaplan.anaplan.errors import ActionFailedError, AnaplanError
+from target_anaplan.anaplan.errors import ActionFailedError
 from target_anaplan.anaplan.tasks import run_actions
 from target_anaplan.anaplan.upload import upload_file
 from target_anaplan.csv_writer import RowFormatter, check_columns, preamble
+from target_anaplan.errors import RowsRejectedError
 from target_anaplan.file_lock import machine_lock
 from target_anaplan.spool import Spool
 
@@ -39,10 +40,6 @@ ROW_COUNTS = ("failedCount", "ignoredCount")
 # a third faster than formatting each record between the SDK's per-record steps, and a
 # thousand records hold little memory.
 FORMAT_BATCH = 1000
-
-
-class RowsRejectedError(AnaplanError):
-    """Anaplan ran the imports but failed or ignored more rows than the settings allow."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +83,7 @@ class StreamLoad:
         *,
         spool_dir: Path,
         chunk_size_bytes: int,
-        encoding_errors: str,
+        encoding_errors: Literal["fail", "replace"],
     ) -> None:
         layout = data_source.layout
         self.stream = stream

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-ActionKind = Literal["imports", "processes"]
+ActionKind = Literal["imports", "processes", "actions"]
+# How an action of each kind is named in messages.
+KIND_LABELS: dict[str, str] = {"imports": "import", "processes": "process", "actions": "action"}
 
 
 @dataclass(frozen=True)
@@ -16,6 +18,11 @@ class ModelRef:
     workspace_name: str
     model_id: str
     model_name: str
+
+    @property
+    def path(self) -> str:
+        """The model's root in the Integration API: ``/workspaces/{ws}/models/{m}``."""
+        return f"/workspaces/{self.workspace_id}/models/{self.model_id}"
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,11 @@ class ActionRef:
     kind: ActionKind
     id: str
     name: str
+
+    @property
+    def label(self) -> str:
+        """``import 'Load orders' (112000000001)``, for messages."""
+        return f"{KIND_LABELS[self.kind]} {self.name!r} ({self.id})"
 
 
 @dataclass(frozen=True)

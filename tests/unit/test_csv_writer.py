@@ -14,12 +14,11 @@ from target_anaplan.csv_writer import (
     CONTROL_CHARACTERS_REMOVED,
     NAIVE_DATETIMES_AS_UTC,
     RowFormatter,
-    UnwritableValueError,
     check_columns,
     header_line,
     preamble,
 )
-from target_anaplan.settings import ConfigError
+from target_anaplan.errors import ConfigError, UnwritableValueError
 
 
 def one_value(value: object, *, separator: str = ",", text_delimiter: str = '"') -> str:
