@@ -14,12 +14,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+from zoneinfo import ZoneInfo
 
 from target_anaplan.anaplan.dumps import download_dump, summarize_dump
 from target_anaplan.anaplan.errors import ActionFailedError
 from target_anaplan.anaplan.tasks import run_actions
 from target_anaplan.anaplan.upload import upload_file
-from target_anaplan.csv_writer import RowFormatter, check_columns, preamble
+from target_anaplan.csv_writer import RowFormatter, check_columns, parse_format, preamble
 from target_anaplan.errors import RowsRejectedError
 from target_anaplan.file_lock import machine_lock
 from target_anaplan.spool import Spool
@@ -84,19 +85,24 @@ class StreamLoad:
         spool_dir: Path,
         chunk_size_bytes: int,
         encoding_errors: Literal["fail", "replace"],
+        time_zone: str = "UTC",
     ) -> None:
         layout = data_source.layout
         self.stream = stream
         self.mode = stream_settings.mode
         self._data_source = data_source
-        self._columns = stream_settings.columns
+        self._settings = stream_settings
         self._rules = rules
+        zone = ZoneInfo(stream_settings.time_zone or time_zone)
         self._formatter = RowFormatter(
             stream,
             layout.header_names,
             stream_settings.columns,
             separator=layout.separator,
             text_delimiter=layout.text_delimiter,
+            formats={
+                name: parse_format(spec, zone) for name, spec in stream_settings.formats.items()
+            },
         )
         self._spool = Spool(
             spool_dir,
@@ -126,8 +132,13 @@ class StreamLoad:
 
     def check_schema(self, properties: Iterable[str]) -> None:
         """Fail now if the schema cannot feed every header column; log unused properties once."""
+        settings = self._settings
         unused = check_columns(
-            self.stream, self._data_source.layout.header_names, self._columns, list(properties)
+            self.stream,
+            self._data_source.layout.header_names,
+            settings.columns,
+            list(properties),
+            formats=settings.formats,
         )
         fresh = [name for name in unused if name not in self._reported_unused]
         if fresh:

@@ -177,6 +177,7 @@ class Run:
                 spool_dir=self._spool_directory(),
                 chunk_size_bytes=self.settings.chunk_size_bytes,
                 encoding_errors=self.settings.encoding_errors,
+                time_zone=self.settings.time_zone,
             )
             self._loads[stream] = load
         return load

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import MISSING, Field, dataclass, field, fields
 from decimal import Decimal
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from target_anaplan.anaplan.credentials import (
     BasicCredentials,
@@ -26,6 +27,7 @@ from target_anaplan.anaplan.credentials import (
     OAuthCredentials,
 )
 from target_anaplan.anaplan.regions import REGIONS, check_url
+from target_anaplan.csv_writer import FORMATS_HELP, parse_format
 from target_anaplan.errors import ConfigError
 
 AUTH_METHODS = ("basic", "oauth", "certificate")
@@ -312,21 +314,60 @@ def names(description: str) -> Any:
     return _setting(Spec(description, schema, read), ())
 
 
+def text_map_read(reader: _Reader, key: str, example: str = "text -> text") -> Any:
+    """An object of non-empty text values, or _UNSET."""
+    value = reader.values.get(key)
+    if value is None:
+        return _UNSET
+    if not isinstance(value, Mapping) or not all(isinstance(v, str) and v for v in value.values()):
+        raise reader.invalid(key, f"is {value!r}", f"Use an object of {example}.")
+    return {str(k): v for k, v in value.items()}
+
+
 def text_map(description: str, *, example: str) -> Any:
     """An object of text to text (header name -> field, ...)."""
 
     def read(reader: _Reader, key: str) -> Any:
-        value = reader.values.get(key)
-        if value is None:
-            return _UNSET
-        if not isinstance(value, Mapping) or not all(
-            isinstance(v, str) and v for v in value.values()
-        ):
-            raise reader.invalid(key, f"is {value!r}", f"Use an object of {example}.")
-        return {str(k): v for k, v in value.items()}
+        return text_map_read(reader, key, example)
 
     schema = {"type": "object", "additionalProperties": {"type": "string"}}
     return _setting(Spec(description, schema, read), factory=dict)
+
+
+def column_formats(description: str) -> Any:
+    """Header name -> format (``csv_writer.parse_format``); each one checked here."""
+
+    def read(reader: _Reader, key: str) -> Any:
+        value = text_map_read(reader, key)
+        for column, spec in ({} if value is _UNSET else value).items():
+            try:
+                parse_format(spec)
+            except ValueError:
+                raise reader.invalid(
+                    f"{key}.{column}", f"is {spec!r}, which is not a format", FORMATS_HELP
+                ) from None
+        return value
+
+    schema = {"type": "object", "additionalProperties": {"type": "string"}}
+    return _setting(Spec(description, schema, read), factory=dict)
+
+
+def zone_name(description: str, default: str | None) -> Any:
+    """An IANA time zone name (``Europe/Paris``, ``UTC``)."""
+
+    def read(reader: _Reader, key: str) -> Any:
+        value = _string(reader, key)
+        if value is _UNSET:
+            return _UNSET
+        try:
+            ZoneInfo(value.strip())
+        except (ValueError, ZoneInfoNotFoundError):
+            raise reader.invalid(
+                key, f"is {value!r}", "Use an IANA time zone name, e.g. UTC or Europe/Paris."
+            ) from None
+        return value.strip()
+
+    return _setting(Spec(description, {"type": "string"}, read), default)
 
 
 # --- One stream's mapping ----------------------------------------------------------------
@@ -354,6 +395,16 @@ class StreamSettings:
         "Anaplan header name -> record field, for columns whose name differs from the field. "
         "Unlisted columns read the field of the same name.",
         example='header name -> field, e.g. {"Code": "id"}',
+    )
+    formats: Mapping[str, str] = column_formats(
+        "Anaplan header name -> how its values are written: `date` (a date-time becomes "
+        "YYYY-MM-DD), `date:<strftime pattern>` (e.g. date:%d/%m/%Y), `boolean:<true>/<false>` "
+        "(e.g. boolean:TRUE/FALSE), `number:<decimal places>` (rounded half-even)."
+    )
+    time_zone: str | None = zone_name(
+        "Time zone in which `date` formats take a date-time's date. Default: the top-level "
+        "time_zone.",
+        None,
     )
 
     @classmethod
@@ -412,8 +463,8 @@ def _streams_setting() -> Any:
         },
     }
     description = (
-        "Stream name -> where its records go (file, imports, processes, mode, columns). May be "
-        "given as JSON text."
+        "Stream name -> where its records go (file, imports, processes, mode, columns, "
+        "formats, time_zone). May be given as JSON text."
     )
     return _setting(Spec(description, schema, _streams), factory=dict)
 
@@ -567,6 +618,9 @@ class Settings:
         "Attempts per request on transient errors (429, 5xx, dropped connections).",
         8,
         minimum=1,
+    )
+    time_zone: str = zone_name(
+        "Time zone in which `date` formats take a date-time's date (IANA name).", "UTC"
     )
     retry_deadline_s: float = seconds("Total seconds to keep retrying one request.", 600)
     request_timeout_s: float = seconds("Seconds to wait for one HTTP response.", 300)
