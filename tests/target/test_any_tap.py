@@ -82,7 +82,7 @@ def pipelinewise_run(*extra: dict) -> str:
                 "time_extracted": "2024-02-01T10:00:00.000000Z",
             }
             for row in ROWS
-        ),  # fmt: skip
+        ),
         {"type": "ACTIVATE_VERSION", "stream": "public-products", "version": 1700000000000},
         *extra,
         state({"currently_syncing": None, "bookmarks": {"public-products": {"version": 1}}}),

@@ -34,7 +34,9 @@ def test_oauth_uses_the_configured_store_or_the_default(tmp_path, monkeypatch):
     assert isinstance(auth, OAuthRefreshAuth)
     assert str(tmp_path / ".target-anaplan" / "tokens" / "cid.json") in repr(auth)
 
-    mine = OAuthCredentials(client_id="cid", refresh_token="rt", token_store=str(tmp_path / "m.json"))
+    mine = OAuthCredentials(
+        client_id="cid", refresh_token="rt", token_store=str(tmp_path / "m.json")
+    )
     assert str(tmp_path / "m.json") in repr(make_auth(mine, HOSTS, requests.Session()))
 
 

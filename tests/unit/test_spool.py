@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from target_anaplan.csv_writer import RowFormatter, preamble
 from target_anaplan.anaplan.encodings import python_codec
+from target_anaplan.csv_writer import RowFormatter, preamble
 from target_anaplan.errors import UnencodableValueError, UnknownEncodingError
 from target_anaplan.spool import Spool
 

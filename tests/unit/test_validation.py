@@ -97,9 +97,7 @@ def test_a_bound_that_is_no_binary_float_is_compared_exactly():
 
 
 def test_numeric_keywords_deep_in_a_schema_are_exact_too():
-    nested = {
-        "anyOf": [{"type": "number", "multipleOf": 0.01, "maximum": 19.99}, {"type": "null"}]
-    }
+    nested = {"anyOf": [{"type": "number", "multipleOf": 0.01, "maximum": 19.99}, {"type": "null"}]}
     lines = {"type": "array", "items": {"type": "object", "properties": {"qty": nested}}}
     check = validator({"price": nested, "lines": lines})
     assert problem(check, '{"price": 19.99, "lines": [{"qty": 0.1}, {"qty": null}]}') is None
@@ -158,4 +156,3 @@ def test_a_validator_crash_names_the_record_field_and_keyword():
     assert "field price" in message
     assert "'multipleOf'" in message
     assert "validate_records: false" in message
-
