@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -28,6 +28,7 @@ from target_anaplan.spool import Spool
 if TYPE_CHECKING:
     from target_anaplan.anaplan.client import AnaplanClient
     from target_anaplan.anaplan.models import (
+        ActionRef,
         DataSourceTarget,
         ModelRef,
         TaskOutcome,
@@ -168,17 +169,17 @@ class StreamLoad:
             describe=self._describe,
         )
 
-    def commit(self) -> None:
+    def commit(self) -> int:
         """Upload the spooled rows, run the imports, judge them, then forget the rows.
 
-        On any failure the rows stay spooled, so the stream still counts as uncommitted
-        and its state is not emitted.
+        Returns how many rows were committed. On any failure the rows stay spooled, so
+        the stream still counts as uncommitted and its state is not emitted.
         """
         with self._lock, self._rules.file_lock(self._data_source.file_id):
             self._spool_queued()
             rows = self._spool.rows
             if not rows:
-                return
+                return 0
             rules = self._rules
             source = self._data_source
             with machine_lock(
@@ -191,8 +192,13 @@ class StreamLoad:
                 stats = upload_file(
                     rules.client, rules.model, source.file_id, self._spool.chunk_pieces
                 )
-                outcomes = self._run_actions(rows)
-            self._judge(outcomes)
+                outcomes = run_and_judge(
+                    rules,
+                    source.actions,
+                    subject=f"stream {self.stream!r}",
+                    target=f" into file {source.file_name!r}",
+                    rows=rows,
+                )
             self._spool.reset()
             self._warn_changes()
         logger.info(
@@ -205,73 +211,11 @@ class StreamLoad:
             self._data_source.file_name,
             _describe_outcomes(outcomes) or "no imports configured (file uploaded only)",
         )
+        return rows
 
     def close(self) -> None:
         """Delete the spool file."""
         self._spool.close()
-
-    def _run_actions(self, rows: int) -> list[TaskOutcome]:
-        """Run the stream's imports and processes; a failure names the stream and its dumps."""
-        if not self._data_source.actions:
-            return []
-        rules = self._rules
-        try:
-            return run_actions(
-                rules.client,
-                rules.model,
-                self._data_source.actions,
-                parallel=rules.parallel,
-                poll_interval_s=rules.poll_interval_s,
-                timeout_s=rules.import_timeout_s,
-            )
-        except ActionFailedError as exc:
-            dumps = self._download_dumps(list(exc.outcomes))
-            where = f" Failure dump: {', '.join(map(str, dumps))}." if dumps else ""
-            msg = f"Stream {self.stream!r} ({rows} rows not loaded): {exc}.{where}"
-            raise ActionFailedError(msg, outcomes=exc.outcomes) from exc
-
-    def _judge(self, outcomes: list[TaskOutcome]) -> None:
-        """Keep every failure dump, then fail if more rows were dropped than allowed."""
-        dumps = self._download_dumps(outcomes)
-        totals = {name: sum(_count(outcome, name) for outcome in outcomes) for name in ROW_COUNTS}
-        limits = {
-            "failedCount": ("max_failed_rows", self._rules.max_failed_rows),
-            "ignoredCount": ("max_ignored_rows", self._rules.max_ignored_rows),
-        }
-        over = [
-            f"{totals[name]} rows {name.removesuffix('Count')} ({setting} is {limit})"
-            for name, (setting, limit) in limits.items()
-            if limit is not None and totals[name] > limit
-        ]
-        where = f" Failure dump: {', '.join(str(path) for path in dumps)}." if dumps else ""
-        if over:
-            raise RowsRejectedError(
-                f"Anaplan did not load every row of stream {self.stream!r} into file "
-                f"{self._data_source.file_name!r}: {'; '.join(over)}.{where} Fix those rows "
-                "or the import, or raise max_failed_rows / max_ignored_rows (null: warn only)."
-            )
-        if any(totals.values()):
-            logger.warning(
-                "Stream %s: Anaplan failed %d and ignored %d rows (accepted by settings).%s",
-                self.stream,
-                totals["failedCount"],
-                totals["ignoredCount"],
-                where,
-            )
-
-    def _download_dumps(self, outcomes: list[TaskOutcome]) -> list[Path]:
-        """Fetch every available dump now: Anaplan overwrites them on the next run."""
-        paths: list[Path] = []
-        for outcome in outcomes:
-            if not outcome.failure_dump_available:
-                continue
-            for path in download_dump(
-                self._rules.client, self._rules.model, outcome, self._rules.failure_dump_dir
-            ):
-                paths.append(path)
-                top = ", ".join(f"{message} ({count})" for message, count in summarize_dump(path))
-                logger.warning("Failure dump of %s saved to %s: %s", outcome.action.name, path, top)
-        return paths
 
     def _warn_changes(self) -> None:
         """One warning per kind of value changed to fit the file, per stream."""
@@ -292,6 +236,81 @@ class StreamLoad:
                 self.stream,
                 ", ".join(f"{kind} ({count} so far)" for kind, count in fresh.items()),
             )
+
+
+def run_and_judge(
+    rules: CommitRules,
+    actions: Sequence[ActionRef],
+    *,
+    subject: str,
+    target: str = "",
+    rows: int | None = None,
+) -> list[TaskOutcome]:
+    """Run ``actions`` and judge their outcomes: fail on a failed task, or when more rows
+    were failed or ignored than the settings allow; every failure dump is kept.
+
+    ``subject`` ("stream 'orders'") and ``target`` (" into file 'orders.csv'") name what
+    was loaded in messages; ``rows`` is how many rows the commit held.
+    """
+    if not actions:
+        return []
+    try:
+        outcomes = run_actions(
+            rules.client,
+            rules.model,
+            actions,
+            parallel=rules.parallel,
+            poll_interval_s=rules.poll_interval_s,
+            timeout_s=rules.import_timeout_s,
+        )
+    except ActionFailedError as exc:
+        where = _dump_note(download_dumps(rules, list(exc.outcomes)))
+        held = f" ({rows} rows not loaded)" if rows is not None else ""
+        msg = f"{subject[:1].upper()}{subject[1:]}{held}: {exc}.{where}"
+        raise ActionFailedError(msg, outcomes=exc.outcomes) from exc
+    where = _dump_note(download_dumps(rules, outcomes))
+    totals = {name: sum(_count(outcome, name) for outcome in outcomes) for name in ROW_COUNTS}
+    limits = {
+        "failedCount": ("max_failed_rows", rules.max_failed_rows),
+        "ignoredCount": ("max_ignored_rows", rules.max_ignored_rows),
+    }
+    over = [
+        f"{totals[name]} rows {name.removesuffix('Count')} ({setting} is {limit})"
+        for name, (setting, limit) in limits.items()
+        if limit is not None and totals[name] > limit
+    ]
+    if over:
+        raise RowsRejectedError(
+            f"Anaplan did not load every row of {subject}{target}: {'; '.join(over)}.{where} "
+            "Fix those rows or the import, or raise max_failed_rows / max_ignored_rows (null: "
+            "warn only)."
+        )
+    if any(totals.values()):
+        logger.warning(
+            "%s: Anaplan failed %d and ignored %d rows (accepted by settings).%s",
+            subject[:1].upper() + subject[1:],
+            totals["failedCount"],
+            totals["ignoredCount"],
+            where,
+        )
+    return outcomes
+
+
+def download_dumps(rules: CommitRules, outcomes: list[TaskOutcome]) -> list[Path]:
+    """Fetch every available dump now: Anaplan overwrites them on the next run."""
+    paths: list[Path] = []
+    for outcome in outcomes:
+        if not outcome.failure_dump_available:
+            continue
+        for path in download_dump(rules.client, rules.model, outcome, rules.failure_dump_dir):
+            paths.append(path)
+            top = ", ".join(f"{message} ({count})" for message, count in summarize_dump(path))
+            logger.warning("Failure dump of %s saved to %s: %s", outcome.action.name, path, top)
+    return paths
+
+
+def _dump_note(dumps: list[Path]) -> str:
+    return f" Failure dump: {', '.join(str(path) for path in dumps)}." if dumps else ""
 
 
 def _leaves(outcome: TaskOutcome) -> tuple[TaskOutcome, ...]:

@@ -370,6 +370,61 @@ def zone_name(description: str, default: str | None) -> Any:
     return _setting(Spec(description, {"type": "string"}, read), default)
 
 
+@dataclass(frozen=True)
+class RunAction:
+    """A process or import to run once after every stream committed (``after_load``)."""
+
+    name: str
+    workspace: str | None = None  # default: the top-level workspace and model
+    model: str | None = None
+
+
+def run_actions(description: str) -> Any:
+    """A list of process or import names, each text or {"name", "workspace", "model"}."""
+
+    def read(reader: _Reader, key: str) -> Any:
+        value = reader.values.get(key)
+        if value is None:
+            return _UNSET
+        if not isinstance(value, list):
+            raise reader.invalid(key, f"is {value!r}", 'Use a list, e.g. ["Recalculate"].')
+        return tuple(_run_action(reader, f"{key}[{n}]", item) for n, item in enumerate(value))
+
+    schema = {
+        "type": "array",
+        "items": {
+            "anyOf": [
+                {"type": "string"},
+                {
+                    "type": "object",
+                    "required": ["name"],
+                    "additionalProperties": False,
+                    "properties": {k: {"type": "string"} for k in ("name", "workspace", "model")},
+                },
+            ]
+        },
+    }
+    return _setting(Spec(description, schema, read), ())
+
+
+def _run_action(reader: _Reader, key: str, item: Any) -> RunAction:
+    if isinstance(item, str) and item.strip():
+        return RunAction(item)
+    fields_ok = isinstance(item, Mapping) and set(item) <= {"name", "workspace", "model"}
+    if (
+        fields_ok
+        and all(isinstance(v, str) and v.strip() for v in item.values())
+        and "name" in item
+    ):
+        return RunAction(item["name"], item.get("workspace"), item.get("model"))
+    raise reader.invalid(
+        key,
+        f"is {item!r}",
+        'Give a process or import name or id, or {"name": "...", "model": "...", '
+        '"workspace": "..."} for one in another model.',
+    )
+
+
 # --- One stream's mapping ----------------------------------------------------------------
 
 
@@ -377,6 +432,12 @@ def zone_name(description: str, default: str | None) -> Any:
 class StreamSettings:
     """Where one stream goes: its data source, what runs after upload, and column names."""
 
+    workspace: str | None = object_name(
+        "Workspace of this stream's model (name or id). Default: the top-level workspace."
+    )
+    model: str | None = object_name(
+        "Model this stream loads into (name or id). Default: the top-level model."
+    )
     file: str | None = object_name(
         "Name or id of the Anaplan import data source (file). Default: the data source of the "
         "stream's imports, else the stream name, matched with or without an extension."
@@ -463,8 +524,8 @@ def _streams_setting() -> Any:
         },
     }
     description = (
-        "Stream name -> where its records go (file, imports, processes, mode, columns, "
-        "formats, time_zone). May be given as JSON text."
+        "Stream name -> where its records go (workspace, model, file, imports, processes, mode, "
+        "columns, formats, time_zone). May be given as JSON text."
     )
     return _setting(Spec(description, schema, _streams), factory=dict)
 
@@ -574,6 +635,14 @@ class Settings:
     workspace: str = required_text("Workspace name or id.")
     model: str = required_text("Model name or id.")
     streams: Mapping[str, StreamSettings] = _streams_setting()
+    load_order: tuple[str, ...] = names(
+        "Streams in the order their commits must happen. Default: streams loading lists (parent "
+        "lists first) before the others, else the order of `streams`. Unlisted streams follow."
+    )
+    after_load: tuple[RunAction, ...] = run_actions(
+        "Processes or imports (names or ids) to run once, in order, after every stream has "
+        "committed, when anything was committed in the run."
+    )
     unmapped_streams: Literal["error", "ignore"] = choice(
         "What to do with a stream not listed in `streams`: `error` fails the run, `ignore` "
         "drops its records.",
@@ -659,7 +728,15 @@ class Settings:
 
         Settings left unset take their declared defaults.
         """
-        return cls(**_read_all(cls, _Reader(_plain_numbers(config))))
+        settings = cls(**_read_all(cls, _Reader(_plain_numbers(config))))
+        unknown = [name for name in settings.load_order if name not in settings.streams]
+        if unknown:
+            raise ConfigError(
+                f"Setting `load_order` names streams that are not in `streams`: "
+                f"{', '.join(map(repr, unknown))}. Known streams: "
+                f"{', '.join(map(repr, settings.streams)) or 'none'}."
+            )
+        return settings
 
 
 def _plain_numbers(value: Any) -> Any:

@@ -18,6 +18,7 @@ from target_anaplan.anaplan.client import AnaplanClient
 from target_anaplan.anaplan.encodings import decode_text
 from target_anaplan.anaplan.errors import AnaplanError, ModelUnavailableError, NotFoundError
 from target_anaplan.anaplan.models import (
+    LIST_IMPORT,
     ActionKind,
     ActionRef,
     DataSourceLayout,
@@ -147,12 +148,61 @@ class Catalog:
         )
         actions = [_action_ref("imports", e) for e in import_entries]
         actions += [_action_ref("processes", e) for e in process_entries]
+        readers = [
+            e
+            for e in [*import_entries, *process_steps]
+            if str(e.get("importDataSourceId")) == str(file_entry["id"])
+        ]
         return DataSourceTarget(
             file_id=str(file_entry["id"]),
             file_name=str(file_entry.get("name") or file_entry["id"]),
             layout=layout,
             actions=tuple(actions),
+            import_types=frozenset(str(e.get("importType") or "") for e in readers) - {""},
+            lists=tuple(
+                dict.fromkeys(
+                    _target_name(str(e.get("name") or ""))
+                    for e in readers
+                    if e.get("importType") == LIST_IMPORT
+                )
+            ),
         )
+
+    def action(self, wanted: str) -> ActionRef:
+        """A process, or else an import, by name or id (for run-level actions)."""
+        try:
+            return _action_ref("processes", self._pick_action(self.processes(), wanted, "process"))
+        except NotFoundError:
+            pass
+        try:
+            return _action_ref("imports", self._pick_action(self.imports(), wanted, "import"))
+        except NotFoundError:
+            raise NotFoundError(
+                f"No process or import {wanted!r} in {self._where}. Processes: "
+                f"{_listing(self.processes())}; imports: {_listing(self.imports())}."
+            ) from None
+
+    def list_parents(self, names: Iterable[str]) -> dict[str, str]:
+        """List name -> its parent list's name, for those of ``names`` the model has.
+
+        The lists listing gives only ids and names, so each list's metadata is read.
+        """
+        wanted = {name.casefold() for name in names}
+        lists = self._cached("lists", lambda: self._client.list_all(f"{self._base}/lists", "lists"))
+        parents = {}
+        for entry in lists:
+            name = str(entry.get("name") or "")
+            if name.casefold() not in wanted:
+                continue
+            lid = entry["id"]
+            body = self._cached(
+                f"list:{lid}",
+                lambda lid=lid: self._client.request("GET", f"{self._base}/lists/{lid}"),
+            )
+            parent = (body.get("metadata") or {}).get("parent") or {}
+            if parent.get("name"):
+                parents[name] = str(parent["name"])
+        return parents
 
     def _cached(self, key: str, load: Callable[[], T]) -> T:
         with self._lock:
@@ -327,6 +377,11 @@ def _first(*values: Any) -> Any:
 
 def _action_ref(kind: ActionKind, entry: dict[str, Any]) -> ActionRef:
     return ActionRef(kind=kind, id=str(entry["id"]), name=str(entry.get("name") or entry["id"]))
+
+
+def _target_name(import_name: str) -> str:
+    """The object an import loads, by Anaplan's naming convention "<Target> from <source>"."""
+    return import_name.split(" from ", 1)[0].strip()
 
 
 def _file_names(entry: dict[str, Any]) -> Iterable[str]:

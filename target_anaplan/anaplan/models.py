@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 ActionKind = Literal["imports", "processes", "actions"]
+LIST_IMPORT = "HIERARCHY_DATA"  # the importType of an import into a list
 # How an action of each kind is named in messages.
 KIND_LABELS: dict[str, str] = {"imports": "import", "processes": "process", "actions": "action"}
 
@@ -58,12 +59,25 @@ class ActionRef:
 
 @dataclass(frozen=True)
 class DataSourceTarget:
-    """Everything needed to commit one stream: the file, its layout, what to run."""
+    """Everything needed to commit one stream: the file, its layout, what to run.
+
+    ``import_types`` are the ``importType`` of every import that reads the file (directly or
+    as a process step): ``HIERARCHY_DATA`` loads a list, ``MODULE_DATA`` a module. ``lists``
+    names the lists those list imports load, as far as their names tell ("<List> from
+    <file>", Anaplan's naming convention; the API has no field for an import's target).
+    """
 
     file_id: str
     file_name: str
     layout: DataSourceLayout
     actions: tuple[ActionRef, ...] = ()
+    import_types: frozenset[str] = frozenset()
+    lists: tuple[str, ...] = ()
+
+    @property
+    def loads_lists(self) -> bool:
+        """Whether the stream's imports load list items (so modules may depend on it)."""
+        return LIST_IMPORT in self.import_types
 
 
 @dataclass(frozen=True)
