@@ -17,6 +17,7 @@ from typing import Any
 
 import stack
 import yaml
+from productkit import decode_messages
 
 TAP_REQUIREMENT = "pipelinewise-tap-postgres==2.1.0"
 TAP_PYTHON = "3.9"
@@ -57,11 +58,6 @@ def install_tap(python: Path, venv: Path = TAP_VENV) -> Path:
     )  # fmt: skip
     stamp.write_text(TAP_REQUIREMENT)
     return executable
-
-
-def messages(output: str) -> list[dict[str, Any]]:
-    """Singer messages, one JSON object per line."""
-    return [json.loads(line) for line in output.splitlines() if line.strip()]
 
 
 @dataclass
@@ -158,11 +154,11 @@ class PipeRun:
     @property
     def states(self) -> list[dict[str, Any]]:
         """The STATE values the target emitted, in order."""
-        return messages(self.stdout)
+        return decode_messages(self.stdout)
 
     @property
     def tap_messages(self) -> list[dict[str, Any]]:
-        return messages(self.tap_output)
+        return decode_messages(self.tap_output)
 
 
 def run_pipe(

@@ -13,7 +13,12 @@ from datetime import datetime
 import pytest
 import stack
 import yaml
-from productkit import codes_in_last_upload, expected_items, items_by_code
+from productkit import (
+    assert_matches_recorded_fixture,
+    codes_in_last_upload,
+    expected_items,
+    items_by_code,
+)
 
 from target_anaplan.settings import CONFIG_SCHEMA
 
@@ -79,6 +84,17 @@ def test_failed_import_keeps_the_bookmark_and_the_next_run_delivers_the_rows(
     loaded.update(expected_items(second_round))
     assert items_by_code(sim) == loaded
     assert bookmark(meltano) == datetime.fromisoformat("2026-01-02T02:00:00+00:00")
+
+
+def test_tap_postgres_emits_what_its_schema_fixture_recorded(meltano: stack.Meltano) -> None:
+    result = stack.run_checked(meltano, "invoke", "tap-postgres")
+
+    emitted = assert_matches_recorded_fixture(result.stdout, "meltanolabs-tap-postgres")
+    assert [m["type"] for m in emitted] == [
+        "SCHEMA",
+        *["RECORD"] * len(stack.SEED_PRODUCTS),
+        "STATE",
+    ]
 
 
 def test_meltano_yml_declares_every_target_setting() -> None:
