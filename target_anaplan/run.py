@@ -16,7 +16,6 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from singer_sdk.sinks import Sink
 
@@ -30,6 +29,7 @@ from target_anaplan.anaplan.tasks import cancel_running_tasks
 from target_anaplan.errors import ConfigError
 from target_anaplan.file_lock import DEFAULT_LOCK_DIR
 from target_anaplan.loading import CommitRules, StreamLoad
+from target_anaplan.plan import LoadPlan, RunLevelAction, StreamShape, describe_plan, order_streams
 from target_anaplan.reader import InputPosition
 from target_anaplan.settings import Settings
 from target_anaplan.sinks import AnaplanSink, NullSink, StreamWiring
@@ -40,10 +40,13 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Resolution:
-    """Names resolved to ids once per run: the model and each configured stream's file."""
+    """Names resolved to ids once per run: each stream's model and file, the load plan."""
 
-    rules: CommitRules
+    client: AnaplanClient
+    rules: dict[str, CommitRules]  # per stream: its model and how its commits run
     data_sources: dict[str, DataSourceTarget]
+    order: list[str]
+    after_load: list[RunLevelAction]
 
 
 def build_client(settings: Settings) -> AnaplanClient:
@@ -71,9 +74,17 @@ def build_client(settings: Settings) -> AnaplanClient:
 class Run:
     """What one run owns: the client, every stream's load, the state gate, the cleanup."""
 
-    def __init__(self, settings: Settings, position: InputPosition) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        position: InputPosition,
+        emit_state: Callable[[], None] = lambda: None,
+    ) -> None:
         self.settings = settings
         self.position = position
+        # Writes the latest STATE if the gate lets it through (the Target's writer).
+        self._emit_state = emit_state
+        self._plan: LoadPlan | None = None
         self.validators = Validators()
         self._resolution: Resolution | None = None
         self._resolve_lock = threading.Lock()
@@ -95,46 +106,53 @@ class Run:
     def _resolve(self) -> Resolution:
         settings = self.settings
         client = build_client(settings)
-        model = resolve_model(client, settings.workspace, settings.model)
-        catalog = Catalog(client, model)
-        logger.info(
-            "Loading into model %s (%s) of workspace %s (%s)",
-            model.model_name,
-            model.model_id,
-            model.workspace_name,
-            model.workspace_id,
-        )
-        data_sources = {}
+        models = _Models(client, settings)
+        data_sources: dict[str, DataSourceTarget] = {}
+        rules: dict[str, CommitRules] = {}
         for stream, stream_settings in settings.streams.items():
-            source = catalog.data_source(
+            model = models.get(stream_settings.workspace, stream_settings.model)
+            data_sources[stream] = model.catalog.data_source(
                 stream,
                 file=stream_settings.file,
                 imports=stream_settings.imports,
                 processes=stream_settings.processes,
             )
-            data_sources[stream] = source
-            logger.info(
-                "Stream %s (%s mode) loads file %s (%s)%s",
-                stream,
-                stream_settings.mode,
-                source.file_name,
-                source.file_id,
-                " then runs " + ", ".join(repr(a.name) for a in source.actions)
-                if source.actions
-                else "",
-            )
-        rules = CommitRules(
-            client=client,
-            model=model,
-            parallel=settings.import_concurrency == "parallel",
-            poll_interval_s=settings.poll_interval_s,
-            import_timeout_s=settings.import_timeout_s,
-            max_failed_rows=settings.max_failed_rows,
-            max_ignored_rows=settings.max_ignored_rows,
-            failure_dump_dir=Path(settings.failure_dump_dir),
-            lock_dir=DEFAULT_LOCK_DIR,
+            rules[stream] = model.rules
+        order = order_streams(
+            list(settings.streams),
+            {
+                stream: StreamShape(
+                    source.loads_lists,
+                    tuple((rules[stream].model.model_id, name) for name in source.lists),
+                )
+                for stream, source in data_sources.items()
+            },
+            models.list_parents(data_sources, rules),
+            settings.load_order,
         )
-        return Resolution(rules=rules, data_sources=data_sources)
+        for line in describe_plan(order, data_sources):
+            logger.info("Load plan: %s", line)
+        after_load = [
+            RunLevelAction(model.rules, model.catalog.action(item.name))
+            for item in settings.after_load
+            for model in [models.get(item.workspace, item.model)]
+        ]
+        for item in after_load:
+            logger.info("Load plan: then %s", item.action.label)
+        return Resolution(client, rules, data_sources, order, after_load)
+
+    @property
+    def plan(self) -> LoadPlan:
+        """The run's load plan (resolving the names first if need be)."""
+        if self._plan is None:
+            resolution = self.resolve()
+            self._plan = LoadPlan(
+                resolution.order,
+                self._loads,
+                after_load=resolution.after_load,
+                on_commit=self._emit_state,
+            )
+        return self._plan
 
     def sink_class(self, stream: str) -> type[Sink]:
         """The sink class for a stream's sinks; unmapped streams fail or are ignored."""
@@ -143,9 +161,10 @@ class Run:
         sink_class = self._sink_classes.get(stream)
         if sink_class is None:
             load = self.load(stream)
+            plan = self.plan
             wiring = StreamWiring(
                 load=load,
-                commit=load.commit,
+                commit=lambda: plan.commit_through(stream),
                 where=self.position.describe,
                 validators=self.validators,
             )
@@ -173,7 +192,7 @@ class Run:
                 stream,
                 resolution.data_sources[stream],
                 self.settings.streams[stream],
-                resolution.rules,
+                resolution.rules[stream],
                 spool_dir=self._spool_directory(),
                 chunk_size_bytes=self.settings.chunk_size_bytes,
                 encoding_errors=self.settings.encoding_errors,
@@ -189,18 +208,23 @@ class Run:
         return {name: load.pending_rows for name, load in self._loads.items() if load.pending_rows}
 
     def state_may_pass(self) -> bool:
-        """Whether a STATE may be emitted now: every row received so far is imported."""
+        """Whether a STATE may be emitted now: every row received so far is imported, and
+        the run-level actions have run if anything was committed."""
         pending = self.pending()
         if pending:
             logger.info("State held back until %s are imported.", _describe(pending))
-        return not pending
+            return False
+        if self._plan is not None and self._plan.after_load_due:
+            logger.info("State held back until after_load has run.")
+            return False
+        return True
 
-    def terminate(
-        self,
-        signum: int,
-        latest_state: dict[str, Any] | None,
-        write_state: Callable[[dict[str, Any]], None],
-    ) -> int:
+    def finish(self) -> None:
+        """End of input, every stream committed: run ``after_load``, then emit the state."""
+        self.plan.run_after_load()
+        self._emit_state()
+
+    def terminate(self, signum: int) -> int:
         """Stop at once on a signal: commit nothing partial, cancel running tasks, and emit
         the state only if nothing is pending. Returns the exit code."""
         pending = self.pending()
@@ -211,14 +235,20 @@ class Run:
                 signum,
                 _describe(pending),
             )
+        elif self._plan is not None and self._plan.after_load_due:
+            logger.warning(
+                "Received signal %d before after_load ran; the state is not emitted, so the "
+                "next run loads and runs it again.",
+                signum,
+            )
+            pending = {"after_load": 1}
         else:
             logger.info("Received signal %d with every received row committed.", signum)
-            if latest_state:
-                write_state(latest_state)
+            self._emit_state()
         # Before close (which ends the HTTP session): an import left running would load
         # rows whose state is never emitted, or later import the next run's upload.
         if self._resolution is not None:
-            cancelled = cancel_running_tasks(self._resolution.rules.client)
+            cancelled = cancel_running_tasks(self._resolution.client)
             if cancelled:
                 logger.warning("Asked Anaplan to cancel %d running task(s).", cancelled)
         self.close()
@@ -236,7 +266,7 @@ class Run:
         if self._spool_dir is not None:
             shutil.rmtree(self._spool_dir, ignore_errors=True)
         if self._resolution is not None:
-            self._resolution.rules.client.close()
+            self._resolution.client.close()
 
     def _spool_directory(self) -> Path:
         """A private temp directory, removed on every exit path (close, atexit)."""
@@ -244,6 +274,67 @@ class Run:
             self._spool_dir = Path(tempfile.mkdtemp(prefix="target-anaplan-"))
             atexit.register(shutil.rmtree, self._spool_dir, ignore_errors=True)
         return self._spool_dir
+
+
+@dataclass(frozen=True)
+class _Model:
+    """One resolved model: its reference, catalog and the rules of its commits."""
+
+    catalog: Catalog
+    rules: CommitRules
+
+
+class _Models:
+    """The models a run loads into, each resolved once (streams may name their own)."""
+
+    def __init__(self, client: AnaplanClient, settings: Settings) -> None:
+        self._client = client
+        self._settings = settings
+        self._models: dict[tuple[str, str], _Model] = {}
+
+    def get(self, workspace: str | None, model: str | None) -> _Model:
+        settings = self._settings
+        key = (workspace or settings.workspace, model or settings.model)
+        found = self._models.get(key)
+        if found is None:
+            ref = resolve_model(self._client, *key)
+            logger.info(
+                "Loading into model %s (%s) of workspace %s (%s)",
+                ref.model_name,
+                ref.model_id,
+                ref.workspace_name,
+                ref.workspace_id,
+            )
+            rules = CommitRules(
+                client=self._client,
+                model=ref,
+                parallel=settings.import_concurrency == "parallel",
+                poll_interval_s=settings.poll_interval_s,
+                import_timeout_s=settings.import_timeout_s,
+                max_failed_rows=settings.max_failed_rows,
+                max_ignored_rows=settings.max_ignored_rows,
+                failure_dump_dir=Path(settings.failure_dump_dir),
+                lock_dir=DEFAULT_LOCK_DIR,
+            )
+            found = self._models[key] = _Model(Catalog(self._client, ref), rules)
+        return found
+
+    def list_parents(
+        self, sources: dict[str, DataSourceTarget], rules: dict[str, CommitRules]
+    ) -> dict[tuple[str, str], str]:
+        """(model id, list) -> parent list, read only for models with two list streams or more
+        (with one, there is nothing to order)."""
+        lists_by_model: dict[str, set[str]] = {}
+        for stream, source in sources.items():
+            if source.loads_lists:
+                lists_by_model.setdefault(rules[stream].model.model_id, set()).update(source.lists)
+        parents: dict[tuple[str, str], str] = {}
+        for model in self._models.values():
+            names = lists_by_model.get(model.rules.model.model_id, set())
+            if len(names) > 1:
+                for name, parent in model.catalog.list_parents(names).items():
+                    parents[(model.rules.model.model_id, name)] = parent
+        return parents
 
 
 def _unmapped_message(stream: str) -> str:

@@ -40,7 +40,7 @@ class StreamWiring:
     """What every sink of one stream is handed when the SDK creates it."""
 
     load: StreamLoad
-    commit: Callable[[], None]  # commit the stream (and what the plan puts before it)
+    commit: Callable[[], None]  # commit the stream, after what the plan puts before it
     where: Callable[[], str]  # the record being processed, for messages
     validators: Validators
 

@@ -9,6 +9,7 @@ rows are imported, and exiting 0 after a failed drain on SIGTERM.
 from __future__ import annotations
 
 import copy
+import json
 import os
 import sys
 from typing import IO, TYPE_CHECKING, Any, ClassVar, cast
@@ -61,9 +62,10 @@ class TargetAnaplan(Target):
 
     def __init__(self, **kwargs: Any) -> None:
         self.run: Run | None = None  # a signal may arrive before the run exists
+        self._emitted: str | None = None
         super().__init__(**kwargs)
         reader = cast("MessageReader", self.message_reader)
-        self.run = Run(Settings.from_config(self.config), reader.position)
+        self.run = Run(Settings.from_config(self.config), reader.position, self._emit_latest)
         self.records = RecordPath(
             self, reader.position, super()._process_record_message, lambda: self._sinks_active
         )
@@ -85,9 +87,11 @@ class TargetAnaplan(Target):
             self._run.close()
 
     def process_endofpipe(self) -> None:
-        """Commit what is left (all-mode streams in ``clean_up``), then release everything."""
+        """Commit what is left (all-mode streams in ``clean_up``), run ``after_load``, emit
+        the state, then release everything."""
         try:
             super().process_endofpipe()
+            self._run.finish()
         finally:
             self._run.close()
 
@@ -119,18 +123,28 @@ class TargetAnaplan(Target):
 
     # State and signals
 
+    def _process_state_message(self, message_dict: dict[str, Any]) -> None:
+        """Keep the state, and emit it at once when nothing received is left to commit."""
+        super()._process_state_message(message_dict)
+        self._emit_latest()
+
     def _write_state_message(self, state: dict[str, Any]) -> None:
-        """Emit state only when every row received so far is imported in Anaplan."""
-        if self._run.state_may_pass():
-            super()._write_state_message(state)
+        """The SDK's drains end here: emit the state if the run's gate lets it through."""
+        self._emit_latest()
+
+    def _emit_latest(self) -> None:
+        """Write the latest STATE if every row before it is committed, once per value."""
+        state = self._latest_state
+        if not state:
+            return
+        text = json.dumps(state, sort_keys=True, default=str)
+        if text != self._emitted and self._run.state_may_pass():
+            self._emitted = text
+            super()._write_state_message(copy.deepcopy(state))
 
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
         """Stop at once: commit nothing partial, emit state only if nothing is pending."""
-        code = 0
-        if self.run is not None:
-            code = self.run.terminate(
-                signum, self._latest_state, lambda state: Target._write_state_message(self, state)
-            )
+        code = 0 if self.run is None else self.run.terminate(signum)
         sys.stdout.flush()
         sys.stderr.flush()
         # Not sys.exit: drain threads may be mid-upload, and joblib would wait for them.

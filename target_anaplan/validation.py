@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -307,9 +308,12 @@ class RecordValidator(BaseJSONSchemaValidator):
         try:
             checks.compiled(record)
         except fastjsonschema.JsonSchemaValueException as exc:
-            name = exc.name or "data"
-            field = name.removeprefix("data").lstrip(".") or "(the record)"
-            self._invalid(record, field, exc.message.removeprefix(name).strip(), exc.value)
+            path = exc.name or "data"
+            field = path.removeprefix("data").lstrip(".")
+            problem = exc.message.removeprefix(path).strip()
+            self._invalid(
+                record, field, problem, exc.value, rule=exc.rule, object_schema=exc.definition
+            )
         except Exception as exc:
             raise self._crash(record, exc, _fast_crash_site(self.schema, record)) from exc
         for name, field_checks in checks.numeric.items():
@@ -318,11 +322,11 @@ class RecordValidator(BaseJSONSchemaValidator):
                 continue
             for keyword, check in field_checks:
                 try:
-                    problem = check(value)
+                    broken = check(value)
                 except (ArithmeticError, InvalidOperation) as exc:
                     raise self._crash(record, exc, (name, keyword)) from exc
-                if problem:
-                    self._invalid(record, name, problem, value)
+                if broken:
+                    self._invalid(record, name, broken, value)
 
     def _validate_exactly(
         self, validator: jsonschema.protocols.Validator, record: dict[str, Any]
@@ -332,12 +336,34 @@ class RecordValidator(BaseJSONSchemaValidator):
         except Exception as exc:
             raise self._crash(record, exc, _exact_crash_site(validator, record)) from exc
         if error is not None:
-            field = ".".join(str(p) for p in error.absolute_path) or "(the record)"
-            self._invalid(record, field, error.message, error.instance)
+            field = ".".join(str(p) for p in error.absolute_path)
+            self._invalid(
+                record,
+                field,
+                error.message,
+                error.instance,
+                rule=error.validator,
+                object_schema=error.schema,
+            )
 
-    def _invalid(self, record: dict[str, Any], field: str, problem: str, value: Any) -> None:
+    def _invalid(
+        self,
+        record: dict[str, Any],
+        field: str,
+        problem: str,
+        value: Any,
+        *,
+        rule: Any = None,
+        object_schema: Any = None,
+    ) -> None:
+        named = _named_fields(field, rule, object_schema, value)
+        if named is not None:
+            field, problem = named
+            shown = ""
+        else:
+            shown = f" (value {value!r:.80})"
         msg = (
-            f"{self._where()}, field {field}: {problem} (value {value!r:.80}). "
+            f"{self._where()}, field {field or '(the record)'}: {problem}{shown}. "
             "Fix the tap's output or its schema, or set validate_records: false."
         )
         raise InvalidRecord(msg, record)
@@ -352,6 +378,29 @@ class RecordValidator(BaseJSONSchemaValidator):
             "target-anaplan, not in the record: please report it; set validate_records: false "
             "to load without validation meanwhile."
         )
+
+
+def _named_fields(field: str, rule: Any, object_schema: Any, value: Any) -> tuple[str, str] | None:
+    """For a missing or unexpected field, its own name and the problem: the object that
+    holds it (the whole record, often) tells a reader little."""
+    if not isinstance(value, Mapping) or not isinstance(object_schema, Mapping):
+        return None
+    prefix = f"{field}." if field else ""
+    if rule == "required":
+        missing = [name for name in object_schema.get("required") or () if name not in value]
+        if missing:
+            return prefix + ", ".join(map(str, missing)), "is required but missing"
+    if rule == "additionalProperties":
+        known = object_schema.get("properties") or {}
+        patterns = list(object_schema.get("patternProperties") or ())
+        extra = [
+            str(name)
+            for name in value
+            if name not in known and not any(re.search(p, str(name)) for p in patterns)
+        ]
+        if extra:
+            return prefix + ", ".join(extra), "is not in the schema, which allows no other fields"
+    return None
 
 
 def _field_keywords(

@@ -12,6 +12,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from typing import Any, TypeVar
 
 from target_anaplan.anaplan.client import AnaplanClient
@@ -195,10 +196,7 @@ class Catalog:
             if name.casefold() not in wanted:
                 continue
             lid = entry["id"]
-            body = self._cached(
-                f"list:{lid}",
-                lambda lid=lid: self._client.request("GET", f"{self._base}/lists/{lid}"),
-            )
+            body = self._cached(f"list:{lid}", partial(self._list_metadata, lid))
             parent = (body.get("metadata") or {}).get("parent") or {}
             if parent.get("name"):
                 parents[name] = str(parent["name"])
@@ -210,6 +208,10 @@ class Catalog:
                 self._cache[key] = load()
             cached: T = self._cache[key]
             return cached
+
+    def _list_metadata(self, list_id: str) -> dict[str, Any]:
+        body: dict[str, Any] = self._client.request("GET", f"{self._base}/lists/{list_id}")
+        return body
 
     def _pick_action(self, entries: list[dict[str, Any]], wanted: str, kind: str) -> dict[str, Any]:
         return _pick(entries, wanted, kind=kind, where=self._where)

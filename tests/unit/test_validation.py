@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from singer_sdk.contrib.msgspec import decoder
@@ -156,3 +157,37 @@ def test_a_validator_crash_names_the_record_field_and_keyword():
     assert "field price" in message
     assert "'multipleOf'" in message
     assert "validate_records: false" in message
+
+
+# --- real taps' schemas (tests/fixtures/schemas/) ----------------------------------------------
+
+TAP_SCHEMAS = sorted((Path(__file__).parents[1] / "fixtures" / "schemas").glob("*.json"))
+
+
+def tap_fixture(path: Path) -> dict:
+    """A fixture read as the target reads its input: JSON floats as Decimal."""
+    return decoder.decode(path.read_bytes())
+
+
+def tap_validator(fixture: dict):
+    message = fixture["schema_message"]
+    return Validators().validator(message["stream"], message["schema"], lambda: WHERE)
+
+
+@pytest.mark.parametrize("path", TAP_SCHEMAS, ids=lambda path: path.stem)
+def test_each_taps_valid_records_pass(path):
+    fixture = tap_fixture(path)
+    check = tap_validator(fixture)
+    for record in fixture["valid_records"]:
+        check.validate(record)
+
+
+@pytest.mark.parametrize("path", TAP_SCHEMAS, ids=lambda path: path.stem)
+def test_each_taps_invalid_records_fail_on_their_field(path):
+    fixture = tap_fixture(path)
+    check = tap_validator(fixture)
+    for case in fixture["invalid_records"]:
+        with pytest.raises(InvalidRecord) as caught:
+            check.validate(case["record"])
+        top_field = case["field"].split(".")[0].split("[")[0]
+        assert f"field {top_field}" in str(caught.value), case["reason"]
