@@ -20,16 +20,16 @@ from target_anaplan.simulator.auth import AuthService
 from target_anaplan.simulator.control import Control
 from target_anaplan.simulator.faults import HttpFault
 from target_anaplan.simulator.routes import Api
-from target_anaplan.simulator.scenario import ScenarioError, load_scenario
+from target_anaplan.simulator.scenario import load_scenario
 from target_anaplan.simulator.state import Clock, SimState
 from target_anaplan.simulator.tasks import TaskRunner
+from target_anaplan.simulator.tweaks import ProcessTweaks
 from target_anaplan.simulator.wire import (
     REASONS,
     ApiError,
     Request,
     Response,
     error_response,
-    json_response,
 )
 
 logger = logging.getLogger("target_anaplan.simulator")
@@ -50,12 +50,9 @@ class Simulator(Control):
         self.scenario = load_scenario(scenario)
         clock = Clock()
         state = SimState(self.scenario, clock)
-        try:
-            auth = AuthService(self.scenario.raw, clock)
-        except (AttributeError, KeyError, TypeError, ValueError) as exc:
-            raise ScenarioError(f"malformed users or oauth_clients ({exc!r})") from exc
-        super().__init__(state, auth)
-        self.runner = TaskRunner(state)
+        super().__init__(state, AuthService(self.scenario, clock))
+        self.tweaks = ProcessTweaks()
+        self.runner = TaskRunner(state, self.tweaks)
         self.api = Api(state, self.runner)
         self._port = port
         self._server: _Server | None = None
@@ -73,11 +70,17 @@ class Simulator(Control):
         """Base URL of every API served, e.g. http://127.0.0.1:PORT."""
         return f"http://{HOST}:{self.port}"
 
+    @property
+    def page_url(self) -> str:
+        """The page that shows people what the simulator holds."""
+        return f"{self.url}{CONTROL_PREFIX}/"
+
     def start(self) -> Simulator:
         """Bind the port and serve in a daemon thread."""
         if self._server is not None:
             return self
         self._server = _Server((HOST, self._port), _Handler)
+        self.tweaks.hold()
         self._server.sim = self
         self._thread = threading.Thread(
             target=self._server.serve_forever,
@@ -98,6 +101,7 @@ class Simulator(Control):
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._server = self._thread = None
+        self.tweaks.release()
 
     def __enter__(self) -> Simulator:
         return self.start()
@@ -132,20 +136,13 @@ class Simulator(Control):
         try:
             if req.path.startswith(API_PREFIX + "/"):
                 return self._serve_api(req)
-            answer = self.auth.handle(req.method, req.path, req.query, req.headers, req.body)
+            answer = self.auth.handle(req)
         except ApiError as exc:
             return error_response(exc.status, str(exc), req.path, now)
         except Exception:
             logger.exception("simulator error on %s %s", req.method, req.path)
             return error_response(500, "Internal simulator error", req.path, now)
-        if answer is None:
-            return error_response(404, "Not Found", req.path, now)
-        status, body, headers = answer
-        if isinstance(body, (dict, list)):
-            return json_response(status, body, headers)
-        text = (body or "").encode("utf-8")
-        content_type = {"Content-Type": "text/plain; charset=utf-8"} if body else {}
-        return Response(status, text, {**content_type, **headers})
+        return answer or error_response(404, "Not Found", req.path, now)
 
     def _serve_api(self, req: Request) -> Response:
         user = self.auth.authenticate_api(req.headers.get("Authorization"))
