@@ -25,7 +25,7 @@ from urllib.parse import parse_qs, unquote_plus, urlencode
 from cryptography import x509
 
 from target_anaplan.simulator import certs
-from target_anaplan.simulator.scenario import OAuthClientDef, Scenario, user_guid
+from target_anaplan.simulator.scenario import OAuthClientDef, Scenario, UserDef, user_guid
 from target_anaplan.simulator.wire import Request, Response, json_response
 
 logger = logging.getLogger(__name__)
@@ -140,11 +140,8 @@ class AuthService:
                 for certificate in user.certificates
             }
 
-    def register_certificate(self, email: str, certificate: x509.Certificate) -> str:
-        """Let `email` log in with this certificate from now on; returns its fingerprint."""
-        user = self._scenario.user(email)
-        if user is None:
-            raise KeyError(email)
+    def register_certificate(self, user: UserDef, certificate: x509.Certificate) -> str:
+        """Let the user log in with this certificate from now on; returns its fingerprint."""
         fingerprint = certs.fingerprint(certificate)
         with self._lock:
             self._cert_owners[fingerprint] = user.email

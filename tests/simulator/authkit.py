@@ -52,8 +52,13 @@ def scenario(certificates: list[str] | None = None) -> dict[str, Any]:
 
 
 def service(certificates: list[str] | None = None) -> tuple[AuthService, FakeClock]:
+    return service_for(scenario(certificates))
+
+
+def service_for(raw: dict[str, Any]) -> tuple[AuthService, FakeClock]:
+    """The auth service of a scenario dict (e.g. `scenario()` with keys changed)."""
     clock = FakeClock()
-    return AuthService(load_scenario(scenario(certificates)), clock), clock
+    return AuthService(load_scenario(raw), clock), clock
 
 
 def basic(user: str, password: str) -> str:

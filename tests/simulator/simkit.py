@@ -162,7 +162,8 @@ def gz(text: str) -> bytes:
 
 @contextlib.contextmanager
 def console_simulator(scenario: Path = EXAMPLE_SCENARIO) -> Iterator[str]:
-    """Run `anaplan-simulator --scenario FILE --port 0` and yield the URL it prints."""
+    """Run `anaplan-simulator --scenario FILE --port 0`; yield the URL it prints first (the
+    second line must name the page)."""
     script = Path(sys.executable).with_name("anaplan-simulator")
     command = [str(script)] if script.exists() else [sys.executable, "-m",
                                                      "target_anaplan.simulator.cli"]  # fmt: skip
@@ -173,14 +174,17 @@ def console_simulator(scenario: Path = EXAMPLE_SCENARIO) -> Iterator[str]:
         text=True,
     )
     lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: lines.put(proc.stdout.readline()), daemon=True).start()
+    threading.Thread(target=lambda: [lines.put(proc.stdout.readline()) for _ in range(2)],
+                     daemon=True).start()  # fmt: skip
     try:
         try:
             first = lines.get(timeout=30)
+            second = lines.get(timeout=30)
         except queue.Empty:
-            raise AssertionError("anaplan-simulator printed nothing") from None
+            raise AssertionError("anaplan-simulator printed no URLs") from None
         match = re.search(r"(http://127\.0\.0\.1:\d+)", first)
         assert match, f"unexpected first line {first!r}; stderr: {proc.stderr.read()}"
+        assert second.split()[-1] == f"{match.group(1)}/__sim__/", f"no page URL in {second!r}"
         yield match.group(1)
     finally:
         proc.terminate()
