@@ -293,7 +293,7 @@ class AuthService:
             "refresh_token": self._grant_refresh,
             DEVICE_GRANT: self._grant_device,
         }
-        grant = grants.get(params.get("grant_type"))
+        grant = grants.get(params.get("grant_type", ""))
         if grant is None:
             raise _OAuthError(400, "unsupported_grant_type", "Unsupported grant_type")
         return grant(self._authenticated_client(req, params), params)
@@ -335,7 +335,7 @@ class AuthService:
 
     def _device_code(self, req: Request) -> Response:
         params = _oauth_params(req)
-        client = self._clients.get(params.get("client_id"))
+        client = self._clients.get(params.get("client_id", ""))
         if client is None:
             raise _OAuthError(401, "invalid_client", "Unknown client_id")
         _require_grant(client, "device")
@@ -360,7 +360,7 @@ class AuthService:
     def _authenticated_client(self, req: Request, params: dict[str, str]) -> OAuthClientDef:
         """Client credentials from the body or, as oauthlib may send them, HTTP Basic."""
         basic_id, basic_secret = _basic_client_credentials(req.header("Authorization"))
-        client = self._clients.get(params.get("client_id") or basic_id)
+        client = self._clients.get(params.get("client_id") or basic_id or "")
         if client is None:
             raise _OAuthError(401, "invalid_client", "Unknown client_id")
         secret = params.get("client_secret") or basic_secret
@@ -423,7 +423,7 @@ class AuthService:
         """Check an authorize request and return the callback URL carrying a fresh code."""
         if _first(req.query, "response_type") != "code":
             raise _OAuthError(400, "unsupported_response_type", "response_type must be 'code'")
-        client = self._clients.get(_first(req.query, "client_id"))
+        client = self._clients.get(_first(req.query, "client_id") or "")
         if client is None:
             raise _OAuthError(400, "invalid_request", "Unknown client_id")
         _require_grant(client, "authorization_code")

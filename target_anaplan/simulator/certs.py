@@ -9,6 +9,7 @@ import base64
 import binascii
 import hashlib
 from collections.abc import Mapping
+from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -58,7 +59,7 @@ def certificate_from_header(credentials: str) -> x509.Certificate:
         raise CertificateError(400, "The CACertificate header holds no X.509 certificate") from exc
 
 
-def verify_login(certificate: x509.Certificate, payload: Mapping, now: float) -> None:
+def verify_login(certificate: x509.Certificate, payload: Mapping[str, Any], now: float) -> None:
     """Raise CertificateError unless the payload proves possession of the certificate's key."""
     _check_validity_period(certificate, now)
     data = _b64decode(_field(payload, "encodedData"), "encodedData", status=401)
@@ -74,7 +75,7 @@ def verify_login(certificate: x509.Certificate, payload: Mapping, now: float) ->
     _check_signature(certificate, data, signature)
 
 
-def _field(payload: Mapping, name: str) -> str:
+def _field(payload: Mapping[str, Any], name: str) -> str:
     value = payload.get(name)
     if not isinstance(value, str) or not value:
         raise CertificateError(401, f"The request body must carry {name}")

@@ -144,7 +144,7 @@ class Control:
                 raise ControlError(400, f"activeState must be one of {ACTIVE_STATES}")
             self.state.model_states[found.id] = active_state
 
-    def register_certificate(self, email: str, pem: str) -> dict[str, str]:
+    def register_certificate(self, email: str, pem: object) -> dict[str, str]:
         """Let a scenario user log in with this certificate (PEM), as an admin would register it.
 
         Lasts until reset(); returns {"user", "fingerprint"} (SHA-256 of the DER bytes).

@@ -195,7 +195,7 @@ def _requests(state: SimState) -> str:
 
 
 def _target(logged: dict[str, Any]) -> str:
-    return logged["path"] + (f"?{logged['query']}" if logged["query"] else "")
+    return str(logged["path"]) + (f"?{logged['query']}" if logged["query"] else "")
 
 
 # -- shared pieces ----------------------------------------------------------------------------

@@ -80,15 +80,18 @@ class Api:
         if path in ("/workspaces", "/workspaces/"):
             return self._only_get(req, self.list_workspaces)
         if match := re.fullmatch(r"/workspaces/([^/]+)", path):
-            return self._only_get(req, lambda r: self.get_workspace(r, match.group(1)))
+            ws_id = match.group(1)
+            return self._only_get(req, lambda r: self.get_workspace(r, ws_id))
         if path in ("/models", "/models/"):
             return self._only_get(req, lambda r: self.list_models(r, None))
         if match := re.fullmatch(r"/workspaces/([^/]+)/models/?", path):
-            return self._only_get(req, lambda r: self.list_models(r, match.group(1)))
+            ws_id = match.group(1)
+            return self._only_get(req, lambda r: self.list_models(r, ws_id))
         if re.fullmatch(r"/workspaces/[^/]+/models/[^/]+", path):
             raise ApiError(405)
         if match := re.fullmatch(r"/models/([^/]+)", path):
-            return self._only_get(req, lambda r: self.get_model(r, match.group(1)))
+            model_id = match.group(1)
+            return self._only_get(req, lambda r: self.get_model(r, model_id))
         if match := re.fullmatch(rf"{MODEL_PREFIX}/status", path):
             model = self._model(req, match.groupdict())
             if req.method not in ("GET", "POST"):
@@ -341,7 +344,7 @@ class Api:
         actions = []
         for action_id in process.actions:
             imp = model.imports[action_id]
-            action = {"id": imp.id, "name": imp.name, "actionType": "IMPORT",
+            action: dict[str, Any] = {"id": imp.id, "name": imp.name, "actionType": "IMPORT",
                       "importDataSourceId": imp.file_id, "importType": imp.import_type}  # fmt: skip
             if req.param("showImportDataSource") == "true":
                 action["importDataSource"] = {"importDataSourceId": imp.file_id, "type": "FILE"}
@@ -402,7 +405,7 @@ class Api:
         chunks = [dump[i : i + size] for i in range(0, len(dump), size)]
         if not p["chunks"]:
             return bytes_response(dump, "text/plain")
-        if p["n"] is None:
+        if not p["n"]:  # .../chunks: the list (the group is None without an index)
             items = [{"id": str(i), "name": f"Chunk {i}"} for i in range(len(chunks))]
             return paged(req, f"models/{model.id}/objects/chunk", "chunks", items)
         index = _index(p["n"])
@@ -423,7 +426,7 @@ def _joined(upload: Upload) -> list[bytes]:
 
 def _chunk_bytes(req: Request) -> bytes:
     """The body, gunzipped when sent as application/x-gzip."""
-    content_type = req.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    content_type = (req.header("Content-Type") or "").split(";")[0].strip().lower()
     if content_type not in ("application/x-gzip", "application/gzip"):
         return req.body
     try:

@@ -10,6 +10,8 @@ import contextlib
 import logging
 import socket
 import threading
+from collections.abc import Iterator, Mapping
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -145,7 +147,7 @@ class Simulator(Control):
         return answer or error_response(404, "Not Found", req.path, now)
 
     def _serve_api(self, req: Request) -> Response:
-        user = self.auth.authenticate_api(req.headers.get("Authorization"))
+        user = self.auth.authenticate_api(req.header("Authorization"))
         if user is None:
             raise ApiError(401, "Unauthorized: missing, invalid or expired token")
         api_req = Request(
@@ -170,6 +172,25 @@ class Simulator(Control):
         if fault.retry_after is not None:
             response.headers["Retry-After"] = str(fault.retry_after)
         return response
+
+
+class _Headers(Mapping[str, str]):
+    """http.server's header message as the case-insensitive, read-only mapping it acts as."""
+
+    def __init__(self, message: Message) -> None:
+        self._message = message
+
+    def __getitem__(self, name: str) -> str:
+        value = self._message.get(name)
+        if value is None:
+            raise KeyError(name)
+        return str(value)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._message.keys())
+
+    def __len__(self) -> int:
+        return len(self._message)
 
 
 class _Server(ThreadingHTTPServer):
@@ -234,7 +255,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            parts = []
+            parts: list[bytes] = []
             while True:
                 size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
                 if size == 0:
@@ -252,7 +273,7 @@ class _Handler(BaseHTTPRequestHandler):
             method=self.command,
             path=unquote(target.path),
             query=parse_qs(target.query, keep_blank_values=True),
-            headers=self.headers,
+            headers=_Headers(self.headers),
             body=body,
             base_url=self.server.sim.url,
             raw_query=target.query,
