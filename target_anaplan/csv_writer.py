@@ -351,6 +351,10 @@ class RowFormatter:
         except _Unwritable:
             raise self._unwritable(texts) from None
 
+    def text(self, value: Any) -> str:
+        """The unquoted CSV text of one value (no column format), as ``format`` writes it."""
+        return self._converters.get(value.__class__, self._fallback)(value)
+
     def _formatted(self, record: Mapping[str, Any]) -> list[Any]:
         """The row's values, with each formatted column's value converted."""
         values = list(map(record.get, self.fields))

@@ -51,6 +51,10 @@ class RowsRejectedError(TargetAnaplanError):
     """Anaplan ran the imports but failed or ignored more rows than the settings allow."""
 
 
+class DeleteGuardError(TargetAnaplanError):
+    """One run would delete more of a stream's known keys than max_delete_fraction allows."""
+
+
 class FileLockTimeoutError(TargetAnaplanError):
     """Another run on this machine held the file for longer than the import timeout."""
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -20,8 +21,9 @@ from target_anaplan.anaplan.dumps import download_dump, summarize_dump
 from target_anaplan.anaplan.errors import ActionFailedError
 from target_anaplan.anaplan.tasks import run_actions
 from target_anaplan.anaplan.upload import upload_file
+from target_anaplan.changes import StreamTracking, key_text, key_values
 from target_anaplan.csv_writer import RowFormatter, check_columns, parse_format, preamble
-from target_anaplan.errors import RowsRejectedError
+from target_anaplan.errors import ConfigError, RowsRejectedError
 from target_anaplan.file_lock import machine_lock
 from target_anaplan.spool import Spool
 
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
         ModelRef,
         TaskOutcome,
     )
+    from target_anaplan.deletes import Deleter
     from target_anaplan.settings import StreamSettings
 
 logger = logging.getLogger(__name__)
@@ -58,14 +61,29 @@ class CommitRules:
     failure_dump_dir: Path = Path("anaplan-failure-dumps")
     # Where the machine-wide file locks live (file_lock.py); None: in-process locks only.
     lock_dir: Path | None = None
+    # A lock shared by every machine (the PostgreSQL change store's advisory lock), which
+    # replaces the machine-wide one; called with a name for the model and file.
+    shared_lock: Callable[[str], AbstractContextManager[bool]] | None = None
     # Two streams may load one file: their uploads and imports must not overlap.
     _file_locks: dict[str, threading.Lock] = field(default_factory=dict, repr=False)
     _file_locks_guard: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def file_lock(self, file_id: str) -> threading.Lock:
-        """The lock that serialises commits to one Anaplan file."""
+        """The lock that serialises commits to one Anaplan file in this process."""
         with self._file_locks_guard:
             return self._file_locks.setdefault(file_id, threading.Lock())
+
+    def lock(self, source: DataSourceTarget, *, what: str) -> AbstractContextManager[Any]:
+        """The lock across runs, held from upload until the imports have finished."""
+        if self.shared_lock is not None:
+            return self.shared_lock(f"{self.model.model_id}/{source.file_id}")
+        return machine_lock(
+            self.lock_dir,
+            self.model.model_id,
+            source.file_id,
+            what=what,
+            timeout_s=self.import_timeout_s,
+        )
 
 
 class StreamLoad:
@@ -73,7 +91,13 @@ class StreamLoad:
 
     The SDK starts a new sink on each schema change and drains the old one later; one
     spool per stream keeps rows in arrival order and an all-mode stream in one file.
-    Drains run on threads, so writing, committing and resetting share one lock.
+    Writing, committing and resetting share one lock (signal handlers read counts only).
+
+    With change tracking (``track`` builds it once the key is known), each formatted
+    batch is filtered by the stream's mode before it is spooled, and a commit tells the
+    change store what it loaded after the imports succeeded. Keys that left the source
+    are cleared in the stream's last commit (``deletes: clear``) or deleted from the list
+    after every stream committed (``deletes: delete``, through ``deleter``).
     """
 
     def __init__(
@@ -87,6 +111,8 @@ class StreamLoad:
         chunk_size_bytes: int,
         encoding_errors: Literal["fail", "replace"],
         time_zone: str = "UTC",
+        track: Callable[[str], StreamTracking] | None = None,
+        deleter: Deleter | None = None,
     ) -> None:
         layout = data_source.layout
         self.stream = stream
@@ -123,22 +149,33 @@ class StreamLoad:
         self._lock = threading.Lock()
         self._records = 0
         self._queued: list[Mapping[str, Any]] = []
+        self._queued_gone: list[Mapping[str, Any]] = []
         self._reported_unused: set[str] = set()
         self._reported_changes: set[str] = set()
+        self._track = track
+        self._deleter = deleter
+        self.tracking: StreamTracking | None = None
+        self._key: tuple[str, ...] = ()
+        self._input_ended = False
+        self._records_since_version = 0
 
     @property
     def pending_rows(self) -> int:
-        """Rows written but not yet committed (lock-free: read from signal handlers)."""
-        return self._spool.rows + len(self._queued)
+        """Rows received but not committed, and keys gone but not yet deleted (lock-free:
+        read from signal handlers)."""
+        gone = self.tracking.gone_pending if self.tracking is not None else 0
+        return self._spool.rows + len(self._queued) + len(self._queued_gone) + gone
 
-    def check_schema(self, properties: Iterable[str]) -> None:
-        """Fail now if the schema cannot feed every header column; log unused properties once."""
+    def check_schema(self, properties: Iterable[str], key_properties: Sequence[str] = ()) -> None:
+        """Fail now if the schema cannot feed every header column or lacks the key change
+        tracking needs; log unused properties once."""
         settings = self._settings
+        fields = list(properties)
         unused = check_columns(
             self.stream,
             self._data_source.layout.header_names,
             settings.columns,
-            list(properties),
+            fields,
             formats=settings.formats,
         )
         fresh = [name for name in unused if name not in self._reported_unused]
@@ -150,44 +187,143 @@ class StreamLoad:
                 ", ".join(repr(name) for name in fresh),
                 self._data_source.file_name,
             )
+        self._start_tracking(tuple(settings.key or key_properties), fields)
+
+    def _start_tracking(self, key: tuple[str, ...], fields: list[str]) -> None:
+        """Change tracking, the first time the stream's key is known (once per run)."""
+        if self.tracking is not None or self._track is None:
+            return
+        settings = self._settings
+        needs_key = settings.mode == "upsert" or settings.deletes != "ignore"
+        setting = f"streams.{self.stream}"
+        if not key:
+            if needs_key:
+                why = (
+                    f"mode {settings.mode}"
+                    if settings.mode == "upsert"
+                    else (f"deletes: {settings.deletes}")
+                )
+                raise ConfigError(
+                    f"Stream {self.stream!r} has {why}, which needs a key, but the tap sends no "
+                    f"key_properties. Set `{setting}.key` to the fields that identify a row."
+                )
+            if settings.mode == "insert":
+                logger.info(
+                    "Stream %s has no key: every row received is sent (no change tracking). "
+                    "Set `%s.key` to send only rows never loaded.",
+                    self.stream,
+                    setting,
+                )
+            return
+        missing = [name for name in key if name not in fields]
+        if missing:
+            raise ConfigError(
+                f"Stream {self.stream!r}: the key fields {', '.join(map(repr, missing))} are not "
+                f"in the stream's schema. Fix `{setting}.key` (or the tap's key_properties)."
+            )
+        if settings.deletes == "delete" and len(key) > 1:
+            raise ConfigError(
+                f"Stream {self.stream!r} has deletes: delete with a key of {len(key)} fields; "
+                "list items are deleted by their code, one value. Set `"
+                f"{setting}.key` to the one field holding the item code."
+            )
+        if settings.mode in {"insert", "upsert"} or settings.deletes != "ignore":
+            self._key = key
+            self.tracking = self._track(self.stream)
 
     def write(self, record: Mapping[str, Any]) -> None:
         """Take one record; it reaches the spool file with the next ``FORMAT_BATCH`` records."""
         with self._lock:
             self._records += 1
+            self._records_since_version += 1
             self._queued.append(record)
             if len(self._queued) >= FORMAT_BATCH:
                 self._spool_queued()
 
+    def delete(self, record: Mapping[str, Any]) -> None:
+        """A record the source marks deleted (``_sdc_deleted_at``): its key is gone.
+
+        Without ``deletes`` to apply, it is loaded as any other record.
+        """
+        if self.tracking is None or self.tracking.deletes == "ignore":
+            self.write(record)
+            return
+        with self._lock:
+            self._queued_gone.append(record)
+            if len(self._queued_gone) >= FORMAT_BATCH:
+                self._spool_queued()
+
+    def activate_version(self) -> None:
+        """ACTIVATE_VERSION: after records, it closes a table version (the whole table was
+        sent since); before any, it opens one and means nothing yet."""
+        if self.tracking is not None and self._records_since_version:
+            self.tracking.close_snapshot()
+        self._records_since_version = 0
+
+    def end_of_input(self) -> int:
+        """The input ended normally: find the keys gone from the source; returns how many."""
+        with self._lock:
+            self._spool_queued()
+            self._input_ended = True
+            return self.tracking.find_gone() if self.tracking is not None else 0
+
+    def _key_of(self, record: Mapping[str, Any]) -> str:
+        text = self._formatter.text
+        return key_text([text(record.get(name)) for name in self._key])
+
     def _spool_queued(self) -> None:
-        """Format the queued records in the header's order and append them (lock held)."""
+        """Format the queued records in the header's order and append those to send (lock
+        held); records the source deleted become gone keys."""
         queued, self._queued = self._queued, []
-        format_row = self._formatter.format
-        self._spool.write_lines(
-            [format_row(record) for record in queued],
-            first_record_number=self._records - len(queued) + 1,
-            describe=self._describe,
-        )
+        first = self._records - len(queued) + 1
+        if queued:
+            rows = [self._formatter.format(record) for record in queued]
+            numbers: Sequence[int] = range(first, first + len(rows))
+            if self.tracking is not None:
+                keys = [self._key_of(record) for record in queued]
+                chosen = self.tracking.choose(keys, rows)
+                numbers = [first + index for index in chosen]
+                rows = [rows[index] for index in chosen]
+            self._spool.write_lines(rows, record_numbers=numbers, describe=self._describe)
+        if self._queued_gone and self.tracking is not None:
+            gone, self._queued_gone = self._queued_gone, []
+            self.tracking.mark_gone([self._key_of(record) for record in gone])
+
+    def _spool_clear_rows(self) -> None:
+        """``deletes: clear``: a row with the key and empty values for every gone key."""
+        assert self.tracking is not None  # clear implies tracking
+        for keys in self.tracking.gone():
+            rows = [
+                self._formatter.format(dict(zip(self._key, key_values(key), strict=True)))
+                for key in keys
+            ]
+            self._spool.write_lines(rows, record_numbers=[0] * len(rows), describe=self._describe)
 
     def commit(self) -> int:
-        """Upload the spooled rows, run the imports, judge them, then forget the rows.
+        """Upload the spooled rows, run the imports, judge them, then forget the rows and
+        tell the change store.
 
         Returns how many rows were committed. On any failure the rows stay spooled, so
         the stream still counts as uncommitted and its state is not emitted.
         """
         with self._lock, self._rules.file_lock(self._data_source.file_id):
             self._spool_queued()
+            tracking = self.tracking
+            clearing = (
+                self._input_ended
+                and tracking is not None
+                and tracking.deletes == "clear"
+                and tracking.gone_pending > 0
+            )
+            if clearing:
+                self._spool_clear_rows()
             rows = self._spool.rows
             if not rows:
                 return 0
             rules = self._rules
             source = self._data_source
-            with machine_lock(
-                rules.lock_dir,
-                rules.model.model_id,
-                source.file_id,
-                what=f"file {source.file_name!r} of model {rules.model.model_name!r}",
-                timeout_s=rules.import_timeout_s,
+            with rules.lock(
+                source, what=f"file {source.file_name!r} of model {rules.model.model_name!r}"
             ):
                 stats = upload_file(
                     rules.client, rules.model, source.file_id, self._spool.chunk_pieces
@@ -199,6 +335,8 @@ class StreamLoad:
                     target=f" into file {source.file_name!r}",
                     rows=rows,
                 )
+            if tracking is not None:
+                tracking.record_commit(with_gone=clearing)
             self._spool.reset()
             self._warn_changes()
         logger.info(
@@ -212,6 +350,19 @@ class StreamLoad:
             _describe_outcomes(outcomes) or "no imports configured (file uploaded only)",
         )
         return rows
+
+    def apply_deletes(self) -> int:
+        """``deletes: delete``, after every stream committed: delete the gone keys' items,
+        then tell the change store. Returns how many were deleted."""
+        tracking = self.tracking
+        if tracking is None or tracking.deletes != "delete" or not tracking.gone_pending:
+            return 0
+        assert self._deleter is not None  # resolution checked it
+        count = tracking.gone_pending
+        self._deleter.delete([key_values(key)[0] for key in batch] for batch in tracking.gone())
+        tracking.record_commit(with_gone=True)
+        logger.info("Stream %s: deleted %d item(s) that left the source", self.stream, count)
+        return count
 
     def close(self) -> None:
         """Delete the spool file."""

@@ -26,12 +26,20 @@ from target_anaplan.anaplan.models import DataSourceTarget
 from target_anaplan.anaplan.regions import resolve_hosts
 from target_anaplan.anaplan.retry import RetryPolicy
 from target_anaplan.anaplan.tasks import cancel_running_tasks
-from target_anaplan.errors import ConfigError
+from target_anaplan.changes import (
+    ChangeStore,
+    Scratch,
+    StreamTracking,
+    default_store_url,
+    source_id,
+)
+from target_anaplan.deletes import Deleter, FlagThenDeleteAction, ListApiDeleter
+from target_anaplan.errors import ConfigError, DeleteGuardError
 from target_anaplan.file_lock import DEFAULT_LOCK_DIR
 from target_anaplan.loading import CommitRules, StreamLoad
 from target_anaplan.plan import LoadPlan, RunLevelAction, StreamShape, describe_plan, order_streams
 from target_anaplan.reader import InputPosition
-from target_anaplan.settings import Settings
+from target_anaplan.settings import Settings, StreamSettings
 from target_anaplan.sinks import AnaplanSink, NullSink, StreamWiring
 from target_anaplan.validation import Validators
 
@@ -47,6 +55,7 @@ class Resolution:
     data_sources: dict[str, DataSourceTarget]
     order: list[str]
     after_load: list[RunLevelAction]
+    deleters: dict[str, Deleter]  # streams with `deletes: delete`
 
 
 def build_client(settings: Settings) -> AnaplanClient:
@@ -85,6 +94,8 @@ class Run:
         # Writes the latest STATE if the gate lets it through (the Target's writer).
         self._emit_state = emit_state
         self._plan: LoadPlan | None = None
+        self._stores = _Stores()
+        self._scratch: Scratch | None = None
         self.validators = Validators()
         self._resolution: Resolution | None = None
         self._resolve_lock = threading.Lock()
@@ -106,7 +117,7 @@ class Run:
     def _resolve(self) -> Resolution:
         settings = self.settings
         client = build_client(settings)
-        models = _Models(client, settings)
+        models = _Models(client, settings, self._stores, self._spool_directory)
         data_sources: dict[str, DataSourceTarget] = {}
         rules: dict[str, CommitRules] = {}
         for stream, stream_settings in settings.streams.items():
@@ -139,7 +150,12 @@ class Run:
         ]
         for item in after_load:
             logger.info("Load plan: then %s", item.action.label)
-        return Resolution(client, rules, data_sources, order, after_load)
+        deleters = {
+            stream: models.deleter(stream, stream_settings, data_sources[stream])
+            for stream, stream_settings in settings.streams.items()
+            if stream_settings.deletes == "delete"
+        }
+        return Resolution(client, rules, data_sources, order, after_load, deleters)
 
     @property
     def plan(self) -> LoadPlan:
@@ -197,9 +213,58 @@ class Run:
                 chunk_size_bytes=self.settings.chunk_size_bytes,
                 encoding_errors=self.settings.encoding_errors,
                 time_zone=self.settings.time_zone,
+                track=self._tracking,
+                deleter=resolution.deleters.get(stream),
             )
             self._loads[stream] = load
         return load
+
+    def _tracking(self, stream: str) -> StreamTracking:
+        """Change tracking for a stream, in its model's store (opened on first use)."""
+        resolution = self.resolve()
+        rules = resolution.rules[stream]
+        source = resolution.data_sources[stream]
+        stream_settings = self.settings.streams[stream]
+        if self._scratch is None:
+            self._scratch = Scratch(self._spool_directory() / "changes.sqlite")
+        return StreamTracking(
+            self._stores.get(self.settings.change_store or default_store_url(rules.model.model_id)),
+            self._scratch,
+            stream=stream,
+            source=source_id(rules.model.model_id, source.file_id),
+            mode=stream_settings.mode,
+            deletes=stream_settings.deletes,
+            full_snapshot=stream_settings.full_snapshot,
+        )
+
+    def activate_version(self, stream: str) -> None:
+        """ACTIVATE_VERSION for a stream (it may close a full-table snapshot)."""
+        load = self._loads.get(stream)
+        if load is not None:
+            load.activate_version()
+
+    def end_of_input(self) -> None:
+        """The input ended normally: find the keys gone from each source, and refuse to go
+        on (before anything is deleted) where one run would delete too much."""
+        for stream in self.plan.order:
+            load = self._loads.get(stream)
+            if load is None:
+                continue
+            gone = load.end_of_input()
+            tracking = load.tracking
+            if not gone or tracking is None:
+                continue
+            limit = self.settings.streams[stream].max_delete_fraction
+            limit = self.settings.max_delete_fraction if limit is None else limit
+            known = tracking.known_at_start
+            if known and gone > limit * known:
+                raise DeleteGuardError(
+                    f"Stream {stream!r} would delete {gone} of its {known} known keys "
+                    f"({gone / known:.0%}), more than max_delete_fraction ({limit:g}) allows; "
+                    "nothing was deleted. If the source really lost them, raise "
+                    "max_delete_fraction for this run; if not, check the source (an empty or "
+                    "partial extract must not empty the list)."
+                )
 
     # The state gate and signals
 
@@ -220,7 +285,17 @@ class Run:
         return True
 
     def finish(self) -> None:
-        """End of input, every stream committed: run ``after_load``, then emit the state."""
+        """End of input, every stream committed: delete what left the source (child lists
+        first), run ``after_load``, then emit the state."""
+        for stream in reversed(self.plan.order):
+            load = self._loads.get(stream)
+            if load is not None:
+                load.apply_deletes()
+        for stream, load in self._loads.items():
+            if load.tracking is not None:
+                logger.info(
+                    "Stream %s: %s", stream, load.tracking.counts.describe(load.tracking.mode)
+                )
         self.plan.run_after_load()
         self._emit_state()
 
@@ -265,6 +340,9 @@ class Run:
             load.close()
         if self._spool_dir is not None:
             shutil.rmtree(self._spool_dir, ignore_errors=True)
+        if self._scratch is not None:
+            self._scratch.close()
+        self._stores.close()
         if self._resolution is not None:
             self._resolution.client.close()
 
@@ -284,13 +362,46 @@ class _Model:
     rules: CommitRules
 
 
+class _Stores:
+    """The change stores of a run, each opened once (one per model by default)."""
+
+    def __init__(self) -> None:
+        self._stores: dict[str, ChangeStore] = {}
+
+    def get(self, url: str) -> ChangeStore:
+        store = self._stores.get(url)
+        if store is None:
+            store = self._stores[url] = ChangeStore(url)
+        return store
+
+    def close(self) -> None:
+        for store in self._stores.values():
+            store.close()
+
+
 class _Models:
     """The models a run loads into, each resolved once (streams may name their own)."""
 
-    def __init__(self, client: AnaplanClient, settings: Settings) -> None:
+    def __init__(
+        self,
+        client: AnaplanClient,
+        settings: Settings,
+        stores: _Stores,
+        spool_dir: Callable[[], Path],
+    ) -> None:
         self._client = client
         self._settings = settings
+        self._stores = stores
+        self._spool_dir = spool_dir
         self._models: dict[tuple[str, str], _Model] = {}
+        # A PostgreSQL change store serves every machine: its advisory lock replaces the
+        # machine-wide file lock, so runs on different machines never share an upload.
+        url = settings.change_store
+        self._shared_lock = (
+            stores.get(url).advisory_lock
+            if url and url.split(":", 1)[0].split("+", 1)[0] == "postgresql"
+            else None
+        )
 
     def get(self, workspace: str | None, model: str | None) -> _Model:
         settings = self._settings
@@ -315,9 +426,37 @@ class _Models:
                 max_ignored_rows=settings.max_ignored_rows,
                 failure_dump_dir=Path(settings.failure_dump_dir),
                 lock_dir=DEFAULT_LOCK_DIR,
+                shared_lock=self._shared_lock,
             )
             found = self._models[key] = _Model(Catalog(self._client, ref), rules)
         return found
+
+    def deleter(self, stream: str, settings: StreamSettings, source: DataSourceTarget) -> Deleter:
+        """How a ``deletes: delete`` stream removes items from its list."""
+        model = self.get(settings.workspace, settings.model)
+        if settings.delete_action and settings.delete_flag_import:
+            flags = model.catalog.data_source(
+                f"{stream} (delete flags)",
+                file=None,
+                imports=[settings.delete_flag_import],
+                processes=[],
+            )
+            return FlagThenDeleteAction(
+                model.rules,
+                flags,
+                flags.actions[0],
+                model.catalog.delete_action(settings.delete_action),
+                self._spool_dir(),
+            )
+        wanted = settings.delete_list or (source.lists[0] if source.lists else None)
+        if wanted is None:
+            raise ConfigError(
+                f"Stream {stream!r} has deletes: delete, but its imports load no list (as "
+                f"far as their names tell). Set `streams.{stream}.delete_list` to the list, "
+                "or use deletes: clear for a module."
+            )
+        list_id, list_name = model.catalog.list_ref(wanted)
+        return ListApiDeleter(model.rules, list_id, list_name)
 
     def list_parents(
         self, sources: dict[str, DataSourceTarget], rules: dict[str, CommitRules]

@@ -31,7 +31,8 @@ from target_anaplan.csv_writer import FORMATS_HELP, parse_format
 from target_anaplan.errors import ConfigError
 
 AUTH_METHODS = ("basic", "oauth", "certificate")
-STREAM_MODES = ("insert", "all")
+STREAM_MODES = ("insert", "upsert", "all")
+DELETE_BEHAVIOURS = ("ignore", "delete", "clear")
 _PEM_MARKER = "-----BEGIN"
 _SPEC = "spec"
 _UNSET: Any = object()  # "not in the config": the field's default applies
@@ -297,6 +298,41 @@ def pem_or_path(description: str, *, secret: bool = False) -> Any:
     return _setting(Spec(description, {"type": "string"}, read, secret=secret), None)
 
 
+def boolean(description: str, default: bool) -> Any:
+    """true or false (also the texts Meltano and environment variables give)."""
+
+    def read(reader: _Reader, key: str) -> Any:
+        value = reader.values.get(key)
+        if value is None or value == "":
+            return _UNSET
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("true", "1", "yes", "on"):
+            return True
+        if text in ("false", "0", "no", "off"):
+            return False
+        raise reader.invalid(key, f"is {value!r}", "Use true or false.")
+
+    return _setting(Spec(description, {"type": ["boolean", "string"]}, read), default)
+
+
+def fraction(description: str, default: float | None) -> Any:
+    """A share from 0 to 1."""
+
+    def read(reader: _Reader, key: str) -> Any:
+        value = reader.values.get(key)
+        if value in (None, ""):
+            return _UNSET
+        number = _as_number(value, integer=False)
+        if number is None or not 0 <= number <= 1:
+            raise reader.invalid(key, f"is {value!r}", "Use a number from 0 to 1, e.g. 0.5.")
+        return float(number)
+
+    schema = {"type": ["number", "string"], "minimum": 0, "maximum": 1}
+    return _setting(Spec(description, schema, read), default)
+
+
 def names(description: str) -> Any:
     """A list of Anaplan object names or ids."""
 
@@ -446,11 +482,43 @@ class StreamSettings:
     processes: tuple[str, ...] = names(
         "Processes (names or ids) to run after the file is uploaded."
     )
-    mode: Literal["insert", "all"] = choice(
-        "`all`: the whole stream is one file, imported once at the end of input. `insert`: "
-        "every batch is uploaded and imported on its own.",
+    mode: Literal["insert", "upsert", "all"] = choice(
+        "`all`: every row received, one file imported once at the end of input. `insert`: "
+        "rows whose key was never loaded, a batch at a time. `upsert`: rows new or changed "
+        "since they were last loaded, a batch at a time.",
         STREAM_MODES,
         "all",
+    )
+    key: tuple[str, ...] = names(
+        "Record fields that identify a row, for change tracking and deletes. Default: the "
+        "stream's key_properties."
+    )
+    deletes: Literal["ignore", "delete", "clear"] = choice(
+        "Rows that leave the source: `ignore`, `delete` the list items, or `clear` the "
+        "module row (its cells become empty).",
+        DELETE_BEHAVIOURS,
+        "ignore",
+    )
+    full_snapshot: bool = boolean(
+        "Every run sends the whole table: keys missing when the input ends normally have "
+        "left the source.",
+        False,
+    )
+    delete_list: str | None = object_name(
+        "The list to delete items from (name or id). Default: the list the stream's import loads."
+    )
+    delete_action: str | None = object_name(
+        "A delete-from-list-using-selection action (name or id) to delete through, instead of "
+        "the list API; needs `delete_flag_import`."
+    )
+    delete_flag_import: str | None = object_name(
+        "The import that sets the delete action's Boolean flag: its file gets the item codes "
+        "in its first column and true in the others."
+    )
+    max_delete_fraction: float | None = fraction(
+        "Largest share of the stream's known keys one run may delete. Default: the top-level "
+        "max_delete_fraction.",
+        None,
     )
     columns: Mapping[str, str] = text_map(
         "Anaplan header name -> record field, for columns whose name differs from the field. "
@@ -488,12 +556,19 @@ class StreamSettings:
                 )
         read = _Reader(entry, prefix=f"{where}.")
         settings = cls(**_read_all(cls, read))
-        if settings.mode == "insert" and not (settings.imports or settings.processes):
+        if settings.mode != "all" and not (settings.imports or settings.processes):
             raise read.invalid(
                 "mode",
-                "is `insert` but the stream runs no import or process",
+                f"is `{settings.mode}` but the stream runs no import or process",
                 "Each batch replaces the file, so earlier batches would never reach the model: "
                 "add `imports` (or `processes`), or use mode `all`.",
+            )
+        if bool(settings.delete_action) != bool(settings.delete_flag_import):
+            raise read.invalid(
+                "delete_action" if settings.delete_flag_import else "delete_flag_import",
+                "is missing",
+                "A delete action deletes the items a flag import marked: set both "
+                "`delete_action` and `delete_flag_import`, or neither (the list API is used).",
             )
         return settings
 
@@ -525,7 +600,8 @@ def _streams_setting() -> Any:
     }
     description = (
         "Stream name -> where its records go (workspace, model, file, imports, processes, mode, "
-        "columns, formats, time_zone). May be given as JSON text."
+        "columns, formats, time_zone, key, deletes, full_snapshot, delete_list, delete_action, "
+        "delete_flag_import, max_delete_fraction). May be given as JSON text."
     )
     return _setting(Spec(description, schema, _streams), factory=dict)
 
@@ -682,6 +758,17 @@ class Settings:
     failure_dump_dir: str = text(
         "Directory for Anaplan's failure dumps of imports with failed rows.",
         default="./anaplan-failure-dumps",
+    )
+    change_store: str | None = text(
+        "SQLAlchemy URL of the change store (what each data source already holds). Default: "
+        "a SQLite file per model under ~/.local/share/target-anaplan/changes; "
+        "postgresql://... for runs on machines whose disk does not survive.",
+        secret=True,
+    )
+    max_delete_fraction: float = fraction(
+        "Largest share of a stream's known keys one run may delete; more fails the run "
+        "before anything is deleted.",
+        0.5,
     )
     retry_max_attempts: int = integer(
         "Attempts per request on transient errors (429, 5xx, dropped connections).",

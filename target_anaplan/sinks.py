@@ -149,9 +149,18 @@ class AnaplanSink(BatchSink):
         # The SDK's hook only logs each record at debug level: a cost on every record.
         pass
 
+    def _remove_sdc_metadata_from_record(self, record: dict[str, Any]) -> None:
+        # Log-based taps mark deleted rows with _sdc_deleted_at, which the SDK removes here
+        # (add_record_metadata is off): note it first, for change tracking's deletes.
+        self._deleted = record.get("_sdc_deleted_at") is not None
+        super()._remove_sdc_metadata_from_record(record)
+
     def process_record(self, record: dict[str, Any], context: dict[str, Any]) -> None:
-        """Spool the record; never keep it in the batch context."""
-        self.load.write(record)
+        """Spool the record (or note its key as gone); never keep it in the batch context."""
+        if self._deleted:
+            self.load.delete(record)
+        else:
+            self.load.write(record)
 
     def process_batch(self, context: dict[str, Any]) -> None:
         """Insert mode: this drain is one commit. All mode: rows wait for end of input."""

@@ -14,7 +14,7 @@ import itertools
 import os
 import tempfile
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO, Literal
 
@@ -101,14 +101,15 @@ class Spool:
 
     def write_lines(
         self,
-        lines: list[str],
+        lines: Sequence[str],
         *,
-        first_record_number: int,
+        record_numbers: Sequence[int],
         describe: Callable[[], str] | None = None,
     ) -> None:
         """Append rows in one go: the same as ``write`` for each line in order, faster.
 
-        One encode and one file write, when the rows fit in the current chunk and encode
+        ``record_numbers`` gives each line's record number in the stream (for messages). One
+        encode and one file write, when the rows fit in the current chunk and encode
         cleanly; otherwise row by row, which cuts chunks and reports errors exactly.
         """
         data = None
@@ -116,7 +117,7 @@ class Spool:
             with contextlib.suppress(UnicodeEncodeError):
                 data = "".join(lines).encode(self._codec)
         if data is None or self.raw_bytes + len(data) - self._chunk_start > self._chunk_size:
-            for number, line in enumerate(lines, first_record_number):
+            for number, line in zip(record_numbers, lines, strict=True):
                 self.write(line, record_number=number, describe=describe)
             return
         self._file.write(data)

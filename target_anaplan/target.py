@@ -55,6 +55,7 @@ class TargetAnaplan(Target):
         PluginCapabilities.STREAM_MAPS,
         PluginCapabilities.FLATTENING,
         PluginCapabilities.STRUCTURED_LOGGING,
+        PluginCapabilities.ACTIVATE_VERSION,
         TargetCapabilities.VALIDATE_RECORDS,
     ]
     default_sink_class = AnaplanSink
@@ -90,6 +91,7 @@ class TargetAnaplan(Target):
         """Commit what is left (all-mode streams in ``clean_up``), run ``after_load``, emit
         the state, then release everything."""
         try:
+            self._run.end_of_input()
             super().process_endofpipe()
             self._run.finish()
         finally:
@@ -114,12 +116,11 @@ class TargetAnaplan(Target):
             raise ConfigError(f"Line {line} of the input (SCHEMA message): {exc}") from None
 
     def _process_activate_version_message(self, message_dict: dict[str, Any]) -> None:
-        """Accepted quietly: a table version changes nothing in a file-and-import load."""
-        self.logger.debug(
-            "ACTIVATE_VERSION %s of stream %s",
-            message_dict.get("version"),
-            message_dict.get("stream"),
-        )
+        """A table version: after its records, it tells change tracking the table is whole."""
+        stream = str(message_dict.get("stream"))
+        self.logger.debug("ACTIVATE_VERSION %s of stream %s", message_dict.get("version"), stream)
+        if self.config.get("process_activate_version_messages", True):
+            self._run.activate_version(stream)
 
     # State and signals
 

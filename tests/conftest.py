@@ -15,6 +15,13 @@ from target_anaplan.simulator import EXAMPLE_SCENARIO, Simulator
 EXTRA_USERS = [{"email": "other@example.com", "password": "other-password", "certificates": []}]
 
 
+@pytest.fixture(autouse=True)
+def private_change_store(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """Each test gets its own default change store: what one test loaded must not make
+    another skip rows. Subprocesses inherit it."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("data")))
+
+
 def example_scenario() -> dict[str, Any]:
     """A fresh copy of the packaged example scenario, with a second user for privacy tests."""
     scenario = json.loads(EXAMPLE_SCENARIO.read_text(encoding="utf-8"))

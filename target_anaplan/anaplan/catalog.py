@@ -34,6 +34,7 @@ T = TypeVar("T")
 _HEX32 = re.compile(r"[0-9a-fA-F]{32}")
 _LISTED_AT_MOST = 40
 _FILE_SOURCE_PREFIX = "113"
+DELETE_ACTION = "DELETE_BY_SELECTION"
 
 
 def resolve_model(client: AnaplanClient, workspace: str, model: str) -> ModelRef:
@@ -183,15 +184,38 @@ class Catalog:
                 f"{_listing(self.processes())}; imports: {_listing(self.imports())}."
             ) from None
 
+    def lists(self) -> list[dict[str, Any]]:
+        """The model's lists (ids and names)."""
+        return self._cached("lists", lambda: self._client.list_all(f"{self._base}/lists", "lists"))
+
+    def list_ref(self, wanted: str) -> tuple[str, str]:
+        """The (id, name) of a list, by name or id."""
+        entry = _pick(self.lists(), wanted, kind="list", where=self._where)
+        return str(entry["id"]), str(entry.get("name") or entry["id"])
+
+    def delete_action(self, wanted: str) -> ActionRef:
+        """A "delete from list using selection" action, by name or id."""
+        actions = self._cached(
+            "actions", lambda: self._client.list_all(f"{self._base}/actions", "actions")
+        )
+        entry = _pick(actions, wanted, kind="action", where=self._where)
+        kind = entry.get("actionType")
+        if kind != DELETE_ACTION:
+            raise NotFoundError(
+                f"Action {entry.get('name')!r} ({entry['id']}) is a {kind or 'non-delete'} "
+                f"action, not a {DELETE_ACTION} one. Name a delete-from-list-using-selection "
+                "action in `delete_action`."
+            )
+        return _action_ref("actions", entry)
+
     def list_parents(self, names: Iterable[str]) -> dict[str, str]:
         """List name -> its parent list's name, for those of ``names`` the model has.
 
         The lists listing gives only ids and names, so each list's metadata is read.
         """
         wanted = {name.casefold() for name in names}
-        lists = self._cached("lists", lambda: self._client.list_all(f"{self._base}/lists", "lists"))
         parents = {}
-        for entry in lists:
+        for entry in self.lists():
             name = str(entry.get("name") or "")
             if name.casefold() not in wanted:
                 continue
