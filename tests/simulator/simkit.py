@@ -43,11 +43,13 @@ def login(sim: Simulator, email: str, password: str) -> str:
 
 
 class Client:
-    """Plain requests against one simulator, logged in as one user."""
+    """Plain requests against one simulator, logged in as one user; "@" paths are relative
+    to `model_path` (the example model's workspace path by default)."""
 
-    def __init__(self, sim: Simulator, email: str = USER) -> None:
+    def __init__(self, sim: Simulator, email: str = USER, model_path: str = MODEL_PATH) -> None:
         self.sim = sim
         self.email = email
+        self.model_path = model_path
         self.session = requests.Session()
         self.login()
 
@@ -61,7 +63,7 @@ class Client:
     def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         """`path` is relative to /2/0; a leading "@" means relative to the model."""
         if path.startswith("@"):
-            path = MODEL_PATH + path[1:]
+            path = self.model_path + path[1:]
         return self.session.request(method, f"{self.sim.url}/2/0{path}", timeout=10, **kwargs)
 
     def get(self, path: str, **kwargs: Any) -> requests.Response:
@@ -106,6 +108,38 @@ class Client:
 def control(sim: Simulator, method: str, path: str, **kwargs: Any) -> requests.Response:
     """Call the control API over HTTP."""
     return requests.request(method, f"{sim.url}/__sim__{path}", timeout=10, **kwargs)
+
+
+def ok(response: requests.Response, key: str) -> dict:
+    """A 200 with Anaplan's success envelope; returns body[key]."""
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert isinstance(body["meta"]["schema"], str)
+    assert body["status"] == {"code": 200, "message": "Success"}
+    return body[key]
+
+
+def page(response: requests.Response, key: str) -> list:
+    """A paged list; the key may be absent when empty."""
+    assert response.status_code == 200, response.text
+    body = response.json()
+    paging = body["meta"]["paging"]
+    items = body.get(key, [])
+    assert paging["currentPageSize"] == len(items)
+    assert set(paging) >= {"currentPageSize", "offset", "totalSize"}
+    assert body["status"] == {"code": 200, "message": "Success"}
+    return items
+
+
+def error(response: requests.Response, code: int) -> dict:
+    """Anaplan's error body."""
+    assert response.status_code == code, response.text
+    body = response.json()
+    assert body["status"]["code"] == code
+    assert isinstance(body["status"]["message"], str)
+    assert body["path"].startswith("/2/0/")
+    assert body["timestamp"].endswith("Z")
+    return body
 
 
 def values(detail: dict[str, Any]) -> dict[str, str]:

@@ -17,44 +17,15 @@ from simkit import (
     SALES_IMPORT,
     WORKSPACE_ID,
     Client,
+    error,
     gz,
+    ok,
+    page,
 )
 
 HEX32_LOWER = re.compile(r"^[0-9a-f]{32}$")
 HEX32_UPPER = re.compile(r"^[0-9A-F]{32}$")
 BAD_PRODUCTS = PRODUCTS_HEADER + "P1,Widget,Tools,abc,2024-01-01,true\n"
-
-
-def ok(response: requests.Response, key: str) -> dict:
-    """A 200 with Anaplan's success envelope; returns body[key]."""
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert isinstance(body["meta"]["schema"], str)
-    assert body["status"] == {"code": 200, "message": "Success"}
-    return body[key]
-
-
-def page(response: requests.Response, key: str) -> list:
-    """A paged list; the key may be absent when empty."""
-    assert response.status_code == 200, response.text
-    body = response.json()
-    paging = body["meta"]["paging"]
-    items = body.get(key, [])
-    assert paging["currentPageSize"] == len(items)
-    assert set(paging) >= {"currentPageSize", "offset", "totalSize"}
-    assert body["status"] == {"code": 200, "message": "Success"}
-    return items
-
-
-def error(response: requests.Response, code: int) -> dict:
-    """Anaplan's error body."""
-    assert response.status_code == code, response.text
-    body = response.json()
-    assert body["status"]["code"] == code
-    assert isinstance(body["status"]["message"], str)
-    assert body["path"].startswith("/2/0/")
-    assert body["timestamp"].endswith("Z")
-    return body
 
 
 def test_every_api_call_needs_a_valid_token(api: Client) -> None:
