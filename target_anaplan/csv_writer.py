@@ -24,6 +24,11 @@ string                         as is (ISO dates in strings are left alone); NUL 
 object / array                 compact JSON text, UTF-8, decimals with their digits
 =============================  ==========================================================
 
+``formats`` (header name -> format) writes a column the way its import expects, applied
+to the value before the table above (``parse_format``): ``date`` (a date-time becomes
+its date in ``time_zone``), ``date:<strftime pattern>``, ``boolean:<true>/<false>`` and
+``number:<decimal places>`` (rounded half-even, in decimal arithmetic).
+
 Quoting, with a text delimiter (``"`` or ``'``): a field containing the separator, the
 delimiter, CR or LF, or starting or ending with a space is enclosed in the delimiter, and
 delimiters inside it are doubled. With no text delimiter, a field containing the
@@ -40,14 +45,14 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
-from datetime import date, datetime, time, timezone
-from decimal import Decimal
+from datetime import date, datetime, time, timezone, tzinfo
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from types import SimpleNamespace
 from typing import Any
 
 import msgspec
 
-from target_anaplan.settings import ConfigError
+from target_anaplan.errors import ConfigError, UnwritableValueError
 
 CONTROL_CHARACTERS_REMOVED = "control characters removed"
 NAIVE_DATETIMES_AS_UTC = "date-times without offset written as UTC"
@@ -58,10 +63,6 @@ _LINE_END = "\n"
 _EDGE = "\x00"
 # C0 controls (but tab, LF, CR), DEL and C1 controls.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-
-
-class UnwritableValueError(ValueError):
-    """A value that the data source's CSV dialect cannot represent."""
 
 
 class _Unwritable(Exception):  # noqa: N818 (internal signal, re-raised with context)
@@ -220,6 +221,77 @@ def preamble(
     return "".join(text if n == header_row else _LINE_END for n in range(1, lines + 1))
 
 
+FORMATS_HELP = (
+    "Use date, date:<strftime pattern> (e.g. date:%d/%m/%Y), boolean:<true>/<false> "
+    "(e.g. boolean:TRUE/FALSE) or number:<decimal places> (e.g. number:2)."
+)
+
+ValueFormat = Callable[[Any], Any]
+
+
+def parse_format(spec: str, time_zone: tzinfo = timezone.utc) -> ValueFormat:
+    """The value conversion a ``formats`` entry names; ``ValueError`` if it names none."""
+    kind, _, argument = spec.strip().partition(":")
+    kind = kind.strip().lower()
+    if kind == "date":
+        return _date_format(argument or None, time_zone)
+    if kind == "boolean":
+        true, slash, false = argument.partition("/")
+        if slash and true and false:
+            return _boolean_format(true, false)
+    if kind == "number" and argument.strip().isdigit():
+        return _number_format(int(argument))
+    raise ValueError(f"{spec!r} is not a format")
+
+
+def _as_date(value: Any, time_zone: tzinfo) -> Any:
+    """A date-time's date in ``time_zone`` (no offset: UTC); a date as is; ISO text parsed."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return value  # not a date: written as it is, for the import to judge
+    if isinstance(value, datetime):
+        if value.utcoffset() is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value.astimezone(time_zone).date()
+    return value
+
+
+def _date_format(pattern: str | None, time_zone: tzinfo) -> ValueFormat:
+    def to_date(value: Any) -> Any:
+        day = _as_date(value, time_zone)
+        return day.strftime(pattern) if pattern and isinstance(day, date) else day
+
+    return to_date
+
+
+def _boolean_format(true: str, false: str) -> ValueFormat:
+    texts = {True: true, False: false, "true": true, "false": false}
+
+    def to_text(value: Any) -> Any:
+        key = value.strip().lower() if isinstance(value, str) else value
+        return texts.get(key, value) if isinstance(key, (bool, str)) else value
+
+    return to_text
+
+
+def _number_format(places: int) -> ValueFormat:
+    step = Decimal(1).scaleb(-places)
+
+    def rounded(value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+            return value
+        number = value if isinstance(value, Decimal) else Decimal(repr(value))
+        if not number.is_finite():
+            return value
+        with localcontext() as context:
+            context.prec = max(len(number.as_tuple().digits) + places + 2, 28)
+            return number.quantize(step, rounding=ROUND_HALF_EVEN)
+
+    return rounded
+
+
 class RowFormatter:
     """Turns records of one stream into CSV lines in the data source's header order."""
 
@@ -231,10 +303,17 @@ class RowFormatter:
         *,
         separator: str,
         text_delimiter: str,
+        formats: Mapping[str, ValueFormat] | None = None,
     ) -> None:
         self.stream = stream
         self.header = tuple(header)
         self.fields = tuple(columns.get(name, name) for name in self.header)
+        # (column index, conversion) for the columns with a format.
+        self._formats = [
+            (index, convert)
+            for index, name in enumerate(self.header)
+            if (convert := (formats or {}).get(name)) is not None
+        ]
         self.changes: Counter[str] = Counter()
         self._separator = separator
         self._text_delimiter = text_delimiter
@@ -256,20 +335,32 @@ class RowFormatter:
         """
         convert = self._converters.get
         fallback = self._fallback
+        values = self._formatted(record) if self._formats else map(record.get, self.fields)
         texts = [
             v if v.__class__ is str and v.isprintable() else convert(v.__class__, fallback)(v)
-            for v in map(record.get, self.fields)
+            for v in values
         ]
         joined = _EDGE.join(texts)
         how = self._classify(joined)
         if how == _PLAIN:
             return joined.replace(_EDGE, self._separator) + _LINE_END
-        if how == _CSV_MODULE:
+        if how == _CSV_MODULE and self._csv_module_row is not None:
             return self._csv_module_row(texts)
         try:
             return self._separator.join(self._quote(texts)) + _LINE_END
         except _Unwritable:
             raise self._unwritable(texts) from None
+
+    def text(self, value: Any) -> str:
+        """The unquoted CSV text of one value (no column format), as ``format`` writes it."""
+        return self._converters.get(value.__class__, self._fallback)(value)
+
+    def _formatted(self, record: Mapping[str, Any]) -> list[Any]:
+        """The row's values, with each formatted column's value converted."""
+        values = list(map(record.get, self.fields))
+        for index, convert in self._formats:
+            values[index] = convert(values[index])
+        return values
 
     def locate(self, line: str, index: int) -> str:
         """Which field a character position of a formatted line belongs to (for messages)."""
@@ -362,21 +453,25 @@ def check_columns(
     header: Sequence[str],
     columns: Mapping[str, str],
     properties: Collection[str],
+    formats: Collection[str] = (),
 ) -> list[str]:
     """Check that every header column is fed by a schema property.
 
-    Raises ConfigError naming the columns nothing feeds (with near matches) or ``columns``
-    entries for headers the data source does not have. Returns the properties that feed
-    no column, in schema order, for the caller to log once.
+    Raises ConfigError naming the columns nothing feeds (with near matches), or
+    ``columns`` or ``formats`` entries for headers the data source does not have. Returns
+    the properties that feed no column, in schema order, for the caller to log once.
     """
+    for key, names in (("columns", columns), ("formats", formats)):
+        unknown = [name for name in names if name not in header]
+        if unknown:
+            setting = f"streams.{stream}.{key}"
+            listed = "; ".join(_described(name, header, "header columns") for name in unknown)
+            raise ConfigError(
+                f"Stream '{stream}': `{setting}` names columns the Anaplan data source does "
+                f"not have: {listed}. Its header is: {', '.join(header)}. Fix the keys of "
+                f"`{setting}`."
+            )
     setting = f"streams.{stream}.columns"
-    unknown = [name for name in columns if name not in header]
-    if unknown:
-        listed = "; ".join(_described(name, header, "header columns") for name in unknown)
-        raise ConfigError(
-            f"Stream '{stream}': `{setting}` names columns the Anaplan data source does not "
-            f"have: {listed}. Its header is: {', '.join(header)}. Fix the keys of `{setting}`."
-        )
     fields = {name: columns.get(name, name) for name in header}
     missing = [name for name, field in fields.items() if field not in properties]
     if missing:

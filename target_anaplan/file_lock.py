@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from target_anaplan.anaplan.errors import AnaplanError
+from target_anaplan.errors import FileLockTimeoutError
 
 try:
     import fcntl
@@ -28,10 +28,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_LOCK_DIR = Path("~/.target-anaplan/locks")
 _RETRY_S = 0.05
-
-
-class FileLockTimeoutError(AnaplanError):
-    """Another run on this machine held the file for longer than the import timeout."""
 
 
 @contextlib.contextmanager

@@ -10,26 +10,32 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
+from zoneinfo import ZoneInfo
 
 from target_anaplan.anaplan.dumps import download_dump, summarize_dump
-from target_anaplan.anaplan.errors import ActionFailedError, AnaplanError
+from target_anaplan.anaplan.errors import ActionFailedError
 from target_anaplan.anaplan.tasks import run_actions
 from target_anaplan.anaplan.upload import upload_file
-from target_anaplan.csv_writer import RowFormatter, check_columns, preamble
+from target_anaplan.changes import StreamTracking, key_text, key_values
+from target_anaplan.csv_writer import RowFormatter, check_columns, parse_format, preamble
+from target_anaplan.errors import ConfigError, RowsRejectedError
 from target_anaplan.file_lock import machine_lock
 from target_anaplan.spool import Spool
 
 if TYPE_CHECKING:
     from target_anaplan.anaplan.client import AnaplanClient
     from target_anaplan.anaplan.models import (
+        ActionRef,
         DataSourceTarget,
         ModelRef,
         TaskOutcome,
     )
+    from target_anaplan.deletes import Deleter
     from target_anaplan.settings import StreamSettings
 
 logger = logging.getLogger(__name__)
@@ -39,10 +45,6 @@ ROW_COUNTS = ("failedCount", "ignoredCount")
 # a third faster than formatting each record between the SDK's per-record steps, and a
 # thousand records hold little memory.
 FORMAT_BATCH = 1000
-
-
-class RowsRejectedError(AnaplanError):
-    """Anaplan ran the imports but failed or ignored more rows than the settings allow."""
 
 
 @dataclass(frozen=True)
@@ -59,14 +61,29 @@ class CommitRules:
     failure_dump_dir: Path = Path("anaplan-failure-dumps")
     # Where the machine-wide file locks live (file_lock.py); None: in-process locks only.
     lock_dir: Path | None = None
+    # A lock shared by every machine (the PostgreSQL change store's advisory lock), which
+    # replaces the machine-wide one; called with a name for the model and file.
+    shared_lock: Callable[[str], AbstractContextManager[bool]] | None = None
     # Two streams may load one file: their uploads and imports must not overlap.
     _file_locks: dict[str, threading.Lock] = field(default_factory=dict, repr=False)
     _file_locks_guard: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def file_lock(self, file_id: str) -> threading.Lock:
-        """The lock that serialises commits to one Anaplan file."""
+        """The lock that serialises commits to one Anaplan file in this process."""
         with self._file_locks_guard:
             return self._file_locks.setdefault(file_id, threading.Lock())
+
+    def lock(self, source: DataSourceTarget, *, what: str) -> AbstractContextManager[Any]:
+        """The lock across runs, held from upload until the imports have finished."""
+        if self.shared_lock is not None:
+            return self.shared_lock(f"{self.model.model_id}/{source.file_id}")
+        return machine_lock(
+            self.lock_dir,
+            self.model.model_id,
+            source.file_id,
+            what=what,
+            timeout_s=self.import_timeout_s,
+        )
 
 
 class StreamLoad:
@@ -74,7 +91,13 @@ class StreamLoad:
 
     The SDK starts a new sink on each schema change and drains the old one later; one
     spool per stream keeps rows in arrival order and an all-mode stream in one file.
-    Drains run on threads, so writing, committing and resetting share one lock.
+    Writing, committing and resetting share one lock (signal handlers read counts only).
+
+    With change tracking (``track`` builds it once the key is known), each formatted
+    batch is filtered by the stream's mode before it is spooled, and a commit tells the
+    change store what it loaded after the imports succeeded. Keys that left the source
+    are cleared in the stream's last commit (``deletes: clear``) or deleted from the list
+    after every stream committed (``deletes: delete``, through ``deleter``).
     """
 
     def __init__(
@@ -86,20 +109,27 @@ class StreamLoad:
         *,
         spool_dir: Path,
         chunk_size_bytes: int,
-        encoding_errors: str,
+        encoding_errors: Literal["fail", "replace"],
+        time_zone: str = "UTC",
+        track: Callable[[str], StreamTracking] | None = None,
+        deleter: Deleter | None = None,
     ) -> None:
         layout = data_source.layout
         self.stream = stream
         self.mode = stream_settings.mode
         self._data_source = data_source
-        self._columns = stream_settings.columns
+        self._settings = stream_settings
         self._rules = rules
+        zone = ZoneInfo(stream_settings.time_zone or time_zone)
         self._formatter = RowFormatter(
             stream,
             layout.header_names,
             stream_settings.columns,
             separator=layout.separator,
             text_delimiter=layout.text_delimiter,
+            formats={
+                name: parse_format(spec, zone) for name, spec in stream_settings.formats.items()
+            },
         )
         self._spool = Spool(
             spool_dir,
@@ -119,18 +149,34 @@ class StreamLoad:
         self._lock = threading.Lock()
         self._records = 0
         self._queued: list[Mapping[str, Any]] = []
+        self._queued_gone: list[Mapping[str, Any]] = []
         self._reported_unused: set[str] = set()
         self._reported_changes: set[str] = set()
+        self._track = track
+        self._deleter = deleter
+        self.tracking: StreamTracking | None = None
+        self._key: tuple[str, ...] = ()
+        self._input_ended = False
+        self._records_since_version = 0
 
     @property
     def pending_rows(self) -> int:
-        """Rows written but not yet committed (lock-free: read from signal handlers)."""
-        return self._spool.rows + len(self._queued)
+        """Rows received but not committed, and keys gone but not yet deleted (lock-free:
+        read from signal handlers)."""
+        gone = self.tracking.gone_pending if self.tracking is not None else 0
+        return self._spool.rows + len(self._queued) + len(self._queued_gone) + gone
 
-    def check_schema(self, properties: Iterable[str]) -> None:
-        """Fail now if the schema cannot feed every header column; log unused properties once."""
+    def check_schema(self, properties: Iterable[str], key_properties: Sequence[str] = ()) -> None:
+        """Fail now if the schema cannot feed every header column or lacks the key change
+        tracking needs; log unused properties once."""
+        settings = self._settings
+        fields = list(properties)
         unused = check_columns(
-            self.stream, self._data_source.layout.header_names, self._columns, list(properties)
+            self.stream,
+            self._data_source.layout.header_names,
+            settings.columns,
+            fields,
+            formats=settings.formats,
         )
         fresh = [name for name in unused if name not in self._reported_unused]
         if fresh:
@@ -141,50 +187,156 @@ class StreamLoad:
                 ", ".join(repr(name) for name in fresh),
                 self._data_source.file_name,
             )
+        self._start_tracking(tuple(settings.key or key_properties), fields)
+
+    def _start_tracking(self, key: tuple[str, ...], fields: list[str]) -> None:
+        """Change tracking, the first time the stream's key is known (once per run)."""
+        if self.tracking is not None or self._track is None:
+            return
+        settings = self._settings
+        needs_key = settings.mode == "upsert" or settings.deletes != "ignore"
+        setting = f"streams.{self.stream}"
+        if not key:
+            if needs_key:
+                why = (
+                    f"mode {settings.mode}"
+                    if settings.mode == "upsert"
+                    else (f"deletes: {settings.deletes}")
+                )
+                raise ConfigError(
+                    f"Stream {self.stream!r} has {why}, which needs a key, but the tap sends no "
+                    f"key_properties. Set `{setting}.key` to the fields that identify a row."
+                )
+            if settings.mode == "insert":
+                logger.info(
+                    "Stream %s has no key: every row received is sent (no change tracking). "
+                    "Set `%s.key` to send only rows never loaded.",
+                    self.stream,
+                    setting,
+                )
+            return
+        missing = [name for name in key if name not in fields]
+        if missing:
+            raise ConfigError(
+                f"Stream {self.stream!r}: the key fields {', '.join(map(repr, missing))} are not "
+                f"in the stream's schema. Fix `{setting}.key` (or the tap's key_properties)."
+            )
+        if settings.deletes == "delete" and len(key) > 1:
+            raise ConfigError(
+                f"Stream {self.stream!r} has deletes: delete with a key of {len(key)} fields; "
+                "list items are deleted by their code, one value. Set `"
+                f"{setting}.key` to the one field holding the item code."
+            )
+        if settings.mode in {"insert", "upsert"} or settings.deletes != "ignore":
+            self._key = key
+            self.tracking = self._track(self.stream)
 
     def write(self, record: Mapping[str, Any]) -> None:
         """Take one record; it reaches the spool file with the next ``FORMAT_BATCH`` records."""
         with self._lock:
             self._records += 1
+            self._records_since_version += 1
             self._queued.append(record)
             if len(self._queued) >= FORMAT_BATCH:
                 self._spool_queued()
 
+    def delete(self, record: Mapping[str, Any]) -> None:
+        """A record the source marks deleted (``_sdc_deleted_at``): its key is gone.
+
+        Without ``deletes`` to apply, it is loaded as any other record.
+        """
+        if self.tracking is None or self.tracking.deletes == "ignore":
+            self.write(record)
+            return
+        with self._lock:
+            self._queued_gone.append(record)
+            if len(self._queued_gone) >= FORMAT_BATCH:
+                self._spool_queued()
+
+    def activate_version(self) -> None:
+        """ACTIVATE_VERSION: after records, it closes a table version (the whole table was
+        sent since); before any, it opens one and means nothing yet."""
+        if self.tracking is not None and self._records_since_version:
+            self.tracking.close_snapshot()
+        self._records_since_version = 0
+
+    def end_of_input(self) -> int:
+        """The input ended normally: find the keys gone from the source; returns how many."""
+        with self._lock:
+            self._spool_queued()
+            self._input_ended = True
+            return self.tracking.find_gone() if self.tracking is not None else 0
+
+    def _key_of(self, record: Mapping[str, Any]) -> str:
+        text = self._formatter.text
+        return key_text([text(record.get(name)) for name in self._key])
+
     def _spool_queued(self) -> None:
-        """Format the queued records in the header's order and append them (lock held)."""
+        """Format the queued records in the header's order and append those to send (lock
+        held); records the source deleted become gone keys."""
         queued, self._queued = self._queued, []
-        format_row = self._formatter.format
-        self._spool.write_lines(
-            [format_row(record) for record in queued],
-            first_record_number=self._records - len(queued) + 1,
-            describe=self._describe,
-        )
+        first = self._records - len(queued) + 1
+        if queued:
+            rows = [self._formatter.format(record) for record in queued]
+            numbers: Sequence[int] = range(first, first + len(rows))
+            if self.tracking is not None:
+                keys = [self._key_of(record) for record in queued]
+                chosen = self.tracking.choose(keys, rows)
+                numbers = [first + index for index in chosen]
+                rows = [rows[index] for index in chosen]
+            self._spool.write_lines(rows, record_numbers=numbers, describe=self._describe)
+        if self._queued_gone and self.tracking is not None:
+            gone, self._queued_gone = self._queued_gone, []
+            self.tracking.mark_gone([self._key_of(record) for record in gone])
 
-    def commit(self) -> None:
-        """Upload the spooled rows, run the imports, judge them, then forget the rows.
+    def _spool_clear_rows(self) -> None:
+        """``deletes: clear``: a row with the key and empty values for every gone key."""
+        assert self.tracking is not None  # clear implies tracking
+        for keys in self.tracking.gone():
+            rows = [
+                self._formatter.format(dict(zip(self._key, key_values(key), strict=True)))
+                for key in keys
+            ]
+            self._spool.write_lines(rows, record_numbers=[0] * len(rows), describe=self._describe)
 
-        On any failure the rows stay spooled, so the stream still counts as uncommitted
-        and its state is not emitted.
+    def commit(self) -> int:
+        """Upload the spooled rows, run the imports, judge them, then forget the rows and
+        tell the change store.
+
+        Returns how many rows were committed. On any failure the rows stay spooled, so
+        the stream still counts as uncommitted and its state is not emitted.
         """
         with self._lock, self._rules.file_lock(self._data_source.file_id):
             self._spool_queued()
+            tracking = self.tracking
+            clearing = (
+                self._input_ended
+                and tracking is not None
+                and tracking.deletes == "clear"
+                and tracking.gone_pending > 0
+            )
+            if clearing:
+                self._spool_clear_rows()
             rows = self._spool.rows
             if not rows:
-                return
+                return 0
             rules = self._rules
             source = self._data_source
-            with machine_lock(
-                rules.lock_dir,
-                rules.model.model_id,
-                source.file_id,
-                what=f"file {source.file_name!r} of model {rules.model.model_name!r}",
-                timeout_s=rules.import_timeout_s,
+            with rules.lock(
+                source, what=f"file {source.file_name!r} of model {rules.model.model_name!r}"
             ):
                 stats = upload_file(
                     rules.client, rules.model, source.file_id, self._spool.chunk_pieces
                 )
-                outcomes = self._run_actions(rows)
-            self._judge(outcomes)
+                outcomes = run_and_judge(
+                    rules,
+                    source.actions,
+                    subject=f"stream {self.stream!r}",
+                    target=f" into file {source.file_name!r}",
+                    rows=rows,
+                )
+            if tracking is not None:
+                tracking.record_commit(with_gone=clearing)
             self._spool.reset()
             self._warn_changes()
         logger.info(
@@ -197,73 +349,24 @@ class StreamLoad:
             self._data_source.file_name,
             _describe_outcomes(outcomes) or "no imports configured (file uploaded only)",
         )
+        return rows
+
+    def apply_deletes(self) -> int:
+        """``deletes: delete``, after every stream committed: delete the gone keys' items,
+        then tell the change store. Returns how many were deleted."""
+        tracking = self.tracking
+        if tracking is None or tracking.deletes != "delete" or not tracking.gone_pending:
+            return 0
+        assert self._deleter is not None  # resolution checked it
+        count = tracking.gone_pending
+        self._deleter.delete([key_values(key)[0] for key in batch] for batch in tracking.gone())
+        tracking.record_commit(with_gone=True)
+        logger.info("Stream %s: deleted %d item(s) that left the source", self.stream, count)
+        return count
 
     def close(self) -> None:
         """Delete the spool file."""
         self._spool.close()
-
-    def _run_actions(self, rows: int) -> list[TaskOutcome]:
-        """Run the stream's imports and processes; a failure names the stream and its dumps."""
-        if not self._data_source.actions:
-            return []
-        rules = self._rules
-        try:
-            return run_actions(
-                rules.client,
-                rules.model,
-                self._data_source.actions,
-                parallel=rules.parallel,
-                poll_interval_s=rules.poll_interval_s,
-                timeout_s=rules.import_timeout_s,
-            )
-        except ActionFailedError as exc:
-            dumps = self._download_dumps(list(exc.outcomes))
-            where = f" Failure dump: {', '.join(map(str, dumps))}." if dumps else ""
-            msg = f"Stream {self.stream!r} ({rows} rows not loaded): {exc}.{where}"
-            raise ActionFailedError(msg, outcomes=exc.outcomes) from exc
-
-    def _judge(self, outcomes: list[TaskOutcome]) -> None:
-        """Keep every failure dump, then fail if more rows were dropped than allowed."""
-        dumps = self._download_dumps(outcomes)
-        totals = {name: sum(_count(outcome, name) for outcome in outcomes) for name in ROW_COUNTS}
-        limits = {
-            "failedCount": ("max_failed_rows", self._rules.max_failed_rows),
-            "ignoredCount": ("max_ignored_rows", self._rules.max_ignored_rows),
-        }
-        over = [
-            f"{totals[name]} rows {name.removesuffix('Count')} ({setting} is {limit})"
-            for name, (setting, limit) in limits.items()
-            if limit is not None and totals[name] > limit
-        ]
-        where = f" Failure dump: {', '.join(str(path) for path in dumps)}." if dumps else ""
-        if over:
-            raise RowsRejectedError(
-                f"Anaplan did not load every row of stream {self.stream!r} into file "
-                f"{self._data_source.file_name!r}: {'; '.join(over)}.{where} Fix those rows "
-                "or the import, or raise max_failed_rows / max_ignored_rows (null: warn only)."
-            )
-        if any(totals.values()):
-            logger.warning(
-                "Stream %s: Anaplan failed %d and ignored %d rows (accepted by settings).%s",
-                self.stream,
-                totals["failedCount"],
-                totals["ignoredCount"],
-                where,
-            )
-
-    def _download_dumps(self, outcomes: list[TaskOutcome]) -> list[Path]:
-        """Fetch every available dump now: Anaplan overwrites them on the next run."""
-        paths: list[Path] = []
-        for outcome in outcomes:
-            if not outcome.failure_dump_available:
-                continue
-            for path in download_dump(
-                self._rules.client, self._rules.model, outcome, self._rules.failure_dump_dir
-            ):
-                paths.append(path)
-                top = ", ".join(f"{message} ({count})" for message, count in summarize_dump(path))
-                logger.warning("Failure dump of %s saved to %s: %s", outcome.action.name, path, top)
-        return paths
 
     def _warn_changes(self) -> None:
         """One warning per kind of value changed to fit the file, per stream."""
@@ -284,6 +387,81 @@ class StreamLoad:
                 self.stream,
                 ", ".join(f"{kind} ({count} so far)" for kind, count in fresh.items()),
             )
+
+
+def run_and_judge(
+    rules: CommitRules,
+    actions: Sequence[ActionRef],
+    *,
+    subject: str,
+    target: str = "",
+    rows: int | None = None,
+) -> list[TaskOutcome]:
+    """Run ``actions`` and judge their outcomes: fail on a failed task, or when more rows
+    were failed or ignored than the settings allow; every failure dump is kept.
+
+    ``subject`` ("stream 'orders'") and ``target`` (" into file 'orders.csv'") name what
+    was loaded in messages; ``rows`` is how many rows the commit held.
+    """
+    if not actions:
+        return []
+    try:
+        outcomes = run_actions(
+            rules.client,
+            rules.model,
+            actions,
+            parallel=rules.parallel,
+            poll_interval_s=rules.poll_interval_s,
+            timeout_s=rules.import_timeout_s,
+        )
+    except ActionFailedError as exc:
+        where = _dump_note(download_dumps(rules, list(exc.outcomes)))
+        held = f" ({rows} rows not loaded)" if rows is not None else ""
+        msg = f"{subject[:1].upper()}{subject[1:]}{held}: {exc}.{where}"
+        raise ActionFailedError(msg, outcomes=exc.outcomes) from exc
+    where = _dump_note(download_dumps(rules, outcomes))
+    totals = {name: sum(_count(outcome, name) for outcome in outcomes) for name in ROW_COUNTS}
+    limits = {
+        "failedCount": ("max_failed_rows", rules.max_failed_rows),
+        "ignoredCount": ("max_ignored_rows", rules.max_ignored_rows),
+    }
+    over = [
+        f"{totals[name]} rows {name.removesuffix('Count')} ({setting} is {limit})"
+        for name, (setting, limit) in limits.items()
+        if limit is not None and totals[name] > limit
+    ]
+    if over:
+        raise RowsRejectedError(
+            f"Anaplan did not load every row of {subject}{target}: {'; '.join(over)}.{where} "
+            "Fix those rows or the import, or raise max_failed_rows / max_ignored_rows (null: "
+            "warn only)."
+        )
+    if any(totals.values()):
+        logger.warning(
+            "%s: Anaplan failed %d and ignored %d rows (accepted by settings).%s",
+            subject[:1].upper() + subject[1:],
+            totals["failedCount"],
+            totals["ignoredCount"],
+            where,
+        )
+    return outcomes
+
+
+def download_dumps(rules: CommitRules, outcomes: list[TaskOutcome]) -> list[Path]:
+    """Fetch every available dump now: Anaplan overwrites them on the next run."""
+    paths: list[Path] = []
+    for outcome in outcomes:
+        if not outcome.failure_dump_available:
+            continue
+        for path in download_dump(rules.client, rules.model, outcome, rules.failure_dump_dir):
+            paths.append(path)
+            top = ", ".join(f"{message} ({count})" for message, count in summarize_dump(path))
+            logger.warning("Failure dump of %s saved to %s: %s", outcome.action.name, path, top)
+    return paths
+
+
+def _dump_note(dumps: list[Path]) -> str:
+    return f" Failure dump: {', '.join(str(path) for path in dumps)}." if dumps else ""
 
 
 def _leaves(outcome: TaskOutcome) -> tuple[TaskOutcome, ...]:

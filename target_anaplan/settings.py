@@ -1,32 +1,41 @@
-"""The target's settings: one JSON Schema to document them, one parser to type and check them.
+"""The target's settings, each declared once: its type, default, description and check.
 
-``CONFIG_SCHEMA`` is the Target's ``config_jsonschema`` (what ``--about`` and Meltano show).
-``Settings.from_config`` turns a config mapping into typed values and checks what a JSON
-Schema cannot express (which credentials belong together, ``http://`` only for loopback,
-how streams are mapped), so a bad config fails before any record is read, with one
-message that names the setting and says how to fix it.
+Every field of ``Settings`` (and of ``StreamSettings``, one per configured stream) carries
+a ``Spec`` in its metadata. From that one declaration come the JSON Schema that
+``--about`` and Meltano see (``CONFIG_SCHEMA``), the parsing and checking of a config
+(``Settings.from_config``), and the default. Checks a JSON Schema cannot express (which
+credentials belong together, ``http://`` only for loopback, how streams are mapped) run
+in ``from_config`` too, so a bad config fails before any record is read, with one message
+that names the setting and says how to fix it.
 """
 
 from __future__ import annotations
 
 import difflib
-import ipaddress
 import json
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, Field, dataclass, field, fields
+from decimal import Decimal
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-REGIONS = (
-    "us1", "us2", "us5", "us7", "us9", "eu1", "eu2", "eu3", "eu4", "eu5",
-    "gb1", "ap1", "au1", "ca1", "sg1", "ae1", "in1", "id1", "me1",
-)  # fmt: skip
+from target_anaplan.anaplan.credentials import (
+    BasicCredentials,
+    CertificateCredentials,
+    Credentials,
+    OAuthCredentials,
+)
+from target_anaplan.anaplan.regions import REGIONS, check_url
+from target_anaplan.csv_writer import FORMATS_HELP, parse_format
+from target_anaplan.errors import ConfigError
+
 AUTH_METHODS = ("basic", "oauth", "certificate")
-STREAM_MODES = ("insert", "all")
-DEFAULT_FAILURE_DUMP_DIR = "./anaplan-failure-dumps"
-_LOOPBACK_NAMES = ("localhost",)
+STREAM_MODES = ("insert", "upsert", "all")
+DELETE_BEHAVIOURS = ("ignore", "delete", "clear")
 _PEM_MARKER = "-----BEGIN"
+_SPEC = "spec"
+_UNSET: Any = object()  # "not in the config": the field's default applies
 
 # Which settings make each auth method (for inference and for "missing" messages).
 _CREDENTIALS: dict[str, tuple[str, ...]] = {
@@ -41,360 +50,143 @@ _REQUIRED_CREDENTIALS: dict[str, tuple[str, ...]] = {
 }
 
 
-class ConfigError(ValueError):
-    """A setting is missing, malformed or contradicts another; ``str()`` tells the user the fix."""
-
-
-# --- JSON Schema -------------------------------------------------------------------------
-
-
-def _string(description: str, **extra: Any) -> dict[str, Any]:
-    return {"type": "string", "description": description, **extra}
-
-
-def _secret(description: str) -> dict[str, Any]:
-    return _string(description, secret=True, writeOnly=True)
-
-
-def _integer(description: str, **extra: Any) -> dict[str, Any]:
-    return {"type": "integer", "description": description, **extra}
-
-
-def _seconds(description: str, default: float) -> dict[str, Any]:
-    # Numbers from environment variables reach validation as text (the SDK only converts
-    # integers), so a numeric string is accepted too.
-    return {
-        "type": ["number", "string"],
-        "exclusiveMinimum": 0,
-        "pattern": r"^\s*[0-9]*\.?[0-9]+\s*$",
-        "default": default,
-        "description": description,
-    }
-
-
-_STREAM_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {
-        "file": {
-            "type": ["string", "null"],
-            "description": "Name or id of the Anaplan import data source (file). Default: the "
-            "stream name, matched with or without an extension.",
-        },
-        "imports": {
-            "type": "array",
-            "items": {"type": "string"},
-            "default": [],
-            "description": "Imports (names or ids) to run after the file is uploaded.",
-        },
-        "processes": {
-            "type": "array",
-            "items": {"type": "string"},
-            "default": [],
-            "description": "Processes (names or ids) to run after the file is uploaded.",
-        },
-        "mode": {
-            "type": "string",
-            "enum": list(STREAM_MODES),
-            "default": "all",
-            "description": "`all`: the whole stream is one file, imported once at the end of "
-            "input. `insert`: every batch is uploaded and imported on its own.",
-        },
-        "columns": {
-            "type": "object",
-            "additionalProperties": {"type": "string"},
-            "default": {},
-            "description": "Anaplan header name -> record field, for columns whose name "
-            "differs from the field. Unlisted columns read the field of the same name.",
-        },
-    },
-}
-
-CONFIG_SCHEMA: dict[str, Any] = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "type": "object",
-    "required": ["workspace", "model"],
-    "properties": {
-        "region": _string(
-            "Anaplan region; picks the API, auth and OAuth hosts.",
-            enum=list(REGIONS),
-            default="us1",
-        ),
-        "api_base_url": _string(
-            "Overrides the Integration API root, including /2/0 "
-            "(e.g. https://api.anaplan.com/2/0). http:// only for loopback hosts."
-        ),
-        "auth_base_url": _string(
-            "Overrides the authentication host (e.g. https://auth.anaplan.com)."
-        ),
-        "oauth_base_url": _string(
-            "Overrides the OAuth 2.0 host (e.g. https://us1a.app.anaplan.com)."
-        ),
-        "auth_method": _string(
-            "basic, oauth or certificate. Default: inferred from the credentials set "
-            "(username+password, oauth_client_id/oauth_refresh_token, certificate+private_key).",
-            enum=list(AUTH_METHODS),
-        ),
-        "username": _string("Anaplan user (email) for basic authentication."),
-        "password": _secret("Password for basic authentication."),
-        "oauth_client_id": _string("Client id of the Anaplan OAuth 2.0 client."),
-        "oauth_client_secret": _secret(
-            "Client secret (authorization-code clients only; device-grant clients have none)."
-        ),
-        "oauth_refresh_token": _secret(
-            "Refresh token to start from. Rotated tokens are kept in oauth_token_store."
-        ),
-        "oauth_token_store": _string(
-            "File that keeps the newest OAuth refresh token. "
-            "Default: ~/.target-anaplan/tokens/<client id>.json."
-        ),
-        "oauth_refresh_token_lifespan_s": _integer(
-            "Refresh token lifespan configured on a rotatable OAuth client, in seconds; "
-            "used to warn before it runs out.",
-            minimum=1,
-        ),
-        "certificate": _string("CA certificate for certificate authentication: path or PEM text."),
-        "private_key": _secret("Private key of the certificate: path or PEM text."),
-        "private_key_passphrase": _secret("Passphrase of an encrypted private key."),
-        "certificate_data_format": _string(
-            "encodedDataFormat sent with certificate authentication.",
-            enum=["v2", "v1"],
-            default="v2",
-        ),
-        "ca_bundle": _string(
-            "Path to a CA bundle used to verify TLS certificates (verification is always on)."
-        ),
-        "workspace": _string("Workspace name or id."),
-        "model": _string("Model name or id."),
-        "streams": {
-            "type": ["object", "string"],
-            "additionalProperties": _STREAM_SCHEMA,
-            "default": {},
-            "description": "Stream name -> where its records go (file, imports, processes, "
-            "mode, columns). May be given as JSON text.",
-        },
-        "unmapped_streams": _string(
-            "What to do with a stream not listed in `streams`: `error` fails the run, "
-            "`ignore` drops its records.",
-            enum=["error", "ignore"],
-            default="error",
-        ),
-        "import_concurrency": _string(
-            "Run a commit's imports and processes in `parallel` or one after another.",
-            enum=["parallel", "sequential"],
-            default="parallel",
-        ),
-        "chunk_size_mb": _integer(
-            "Upload chunk size in MB (10^6 bytes, before gzip).",
-            minimum=1,
-            maximum=50,
-            default=25,
-        ),
-        "poll_interval_s": _seconds("Seconds between task status polls.", 5),
-        "import_timeout_s": _seconds(
-            "Seconds an import or process may run before the run fails.", 3600
-        ),
-        "encoding_errors": _string(
-            "Characters the data source's encoding cannot hold: `fail` the run, or "
-            "`replace` them with '?' (one warning per stream).",
-            enum=["fail", "replace"],
-            default="fail",
-        ),
-        "max_failed_rows": _integer(
-            "Rows an import may fail before the run fails; null = only warn.",
-            type=["integer", "null"],
-            minimum=0,
-            default=0,
-        ),
-        "max_ignored_rows": _integer(
-            "Rows an import may ignore before the run fails; null = only warn.",
-            type=["integer", "null"],
-            minimum=0,
-            default=0,
-        ),
-        "failure_dump_dir": _string(
-            "Directory for Anaplan's failure dumps of imports with failed rows.",
-            default=DEFAULT_FAILURE_DUMP_DIR,
-        ),
-        "retry_max_attempts": _integer(
-            "Attempts per request on transient errors (429, 5xx, dropped connections).",
-            minimum=1,
-            default=8,
-        ),
-        "retry_deadline_s": _seconds("Total seconds to keep retrying one request.", 600),
-        "request_timeout_s": _seconds("Seconds to wait for one HTTP response.", 300),
-    },
-}
-
-
-# --- Typed settings ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StreamSettings:
-    """Where one stream goes: its data source, what runs after upload, and column names."""
-
-    file: str | None = None
-    imports: tuple[str, ...] = ()
-    processes: tuple[str, ...] = ()
-    mode: Literal["insert", "all"] = "all"
-    columns: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Every setting, typed; build with ``from_config`` so the cross-field rules hold."""
-
-    workspace: str
-    model: str
-    auth_method: Literal["basic", "oauth", "certificate"]
-    region: str = "us1"
-    api_base_url: str | None = None
-    auth_base_url: str | None = None
-    oauth_base_url: str | None = None
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    oauth_client_id: str | None = None
-    oauth_client_secret: str | None = field(default=None, repr=False)
-    oauth_refresh_token: str | None = field(default=None, repr=False)
-    oauth_token_store: str | None = None
-    oauth_refresh_token_lifespan_s: int | None = None
-    certificate: str | None = None
-    private_key: str | None = field(default=None, repr=False)
-    private_key_passphrase: str | None = field(default=None, repr=False)
-    certificate_data_format: Literal["v2", "v1"] = "v2"
-    ca_bundle: str | None = None
-    streams: Mapping[str, StreamSettings] = field(default_factory=dict)
-    unmapped_streams: Literal["error", "ignore"] = "error"
-    import_concurrency: Literal["parallel", "sequential"] = "parallel"
-    chunk_size_mb: int = 25
-    poll_interval_s: float = 5
-    import_timeout_s: float = 3600
-    encoding_errors: Literal["fail", "replace"] = "fail"
-    max_failed_rows: int | None = 0
-    max_ignored_rows: int | None = 0
-    failure_dump_dir: str = DEFAULT_FAILURE_DUMP_DIR
-    retry_max_attempts: int = 8
-    retry_deadline_s: float = 600
-    request_timeout_s: float = 300
-
-    @property
-    def chunk_size_bytes(self) -> int:
-        """Chunk size in bytes (Anaplan's MB are 10^6 bytes)."""
-        return self.chunk_size_mb * 1_000_000
-
-    def stream(self, name: str) -> StreamSettings | None:
-        """The mapping configured for a stream, or None if it is not listed."""
-        return self.streams.get(name)
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> Settings:
-        """Parse and check a config mapping; unknown keys (the SDK's built-ins) are ignored.
-
-        Settings left unset take the defaults declared on this class.
-        """
-        read = _Reader(config)
-        auth_method = _auth_method(read)
-        values: dict[str, Any] = {
-            "workspace": read.string("workspace", required=True),
-            "model": read.string("model", required=True),
-            "auth_method": auth_method,
-            "region": read.choice("region", REGIONS, lower=True),
-            "api_base_url": _url(read, "api_base_url"),
-            "auth_base_url": _url(read, "auth_base_url"),
-            "oauth_base_url": _url(read, "oauth_base_url"),
-            "username": read.string("username"),
-            "password": read.string("password"),
-            "oauth_client_id": read.string("oauth_client_id"),
-            "oauth_client_secret": read.string("oauth_client_secret"),
-            "oauth_refresh_token": read.string("oauth_refresh_token"),
-            "oauth_token_store": read.string("oauth_token_store"),
-            "oauth_refresh_token_lifespan_s": read.integer(
-                "oauth_refresh_token_lifespan_s", minimum=1, nullable=True
-            ),
-            "certificate": _pem_or_path(read, "certificate"),
-            "private_key": _pem_or_path(read, "private_key"),
-            "private_key_passphrase": read.string("private_key_passphrase"),
-            "certificate_data_format": read.choice("certificate_data_format", ("v2", "v1")),
-            "ca_bundle": _existing_file(read, "ca_bundle"),
-            "streams": _streams(config.get("streams")),
-            "unmapped_streams": read.choice("unmapped_streams", ("error", "ignore")),
-            "import_concurrency": read.choice("import_concurrency", ("parallel", "sequential")),
-            "chunk_size_mb": read.integer("chunk_size_mb", minimum=1, maximum=50),
-            "poll_interval_s": read.seconds("poll_interval_s"),
-            "import_timeout_s": read.seconds("import_timeout_s"),
-            "encoding_errors": read.choice("encoding_errors", ("fail", "replace")),
-            "max_failed_rows": read.integer("max_failed_rows", minimum=0, nullable=True),
-            "max_ignored_rows": read.integer("max_ignored_rows", minimum=0, nullable=True),
-            "failure_dump_dir": read.string("failure_dump_dir") or _UNSET,
-            "retry_max_attempts": read.integer("retry_max_attempts", minimum=1),
-            "retry_deadline_s": read.seconds("retry_deadline_s"),
-            "request_timeout_s": read.seconds("request_timeout_s"),
-        }
-        return cls(**{key: value for key, value in values.items() if value is not _UNSET})
-
-
-# --- Parsing helpers ---------------------------------------------------------------------
-
-
-def _invalid(key: str, problem: str, fix: str) -> ConfigError:
-    return ConfigError(f"Setting `{key}` {problem}. {fix}")
-
-
-_UNSET: Any = object()  # "not in the config": the dataclass default applies
+# --- Declaring a setting ---------------------------------------------------------------
 
 
 class _Reader:
-    """Reads one top-level setting at a time, with a message naming it on any mistake."""
+    """Reads the settings of one object (the config, or one stream's entry) by key.
 
-    def __init__(self, config: Mapping[str, Any]) -> None:
-        self._config = config
+    ``prefix`` ("streams.orders.") makes every message name the full setting.
+    """
+
+    def __init__(self, values: Mapping[str, Any], prefix: str = "") -> None:
+        self.values = values
+        self.prefix = prefix
+
+    def name(self, key: str) -> str:
+        return f"{self.prefix}{key}"
+
+    def invalid(self, key: str, problem: str, fix: str) -> ConfigError:
+        return ConfigError(f"Setting `{self.name(key)}` {problem}. {fix}")
 
     def is_set(self, key: str) -> bool:
-        return self._config.get(key) not in (None, "")
+        return self.values.get(key) not in (None, "")
 
-    def string(self, key: str, *, required: bool = False) -> str | None:
-        value = self._config.get(key)
-        if value in (None, ""):
-            if required:
-                raise _invalid(key, "is required", f"Set `{key}` to a name or id.")
-            return None
-        if not isinstance(value, str):
-            raise _invalid(key, f"must be text, got {value!r}", f'Quote it: "{value}".')
-        return value
 
-    def choice(self, key: str, choices: tuple[str, ...], *, lower: bool = False) -> Any:
-        value = self.string(key)
-        if value is None:
+ReadFn = Callable[[_Reader, str], Any]
+
+
+@dataclass(frozen=True)
+class Spec:
+    """How one setting is documented (JSON Schema, description) and read (``read``)."""
+
+    description: str
+    schema: Mapping[str, Any]
+    read: ReadFn
+    secret: bool = False
+    required: bool = False
+
+    def json_schema(self, default: Any) -> dict[str, Any]:
+        """The setting's property in the config schema; ``default`` is the field's."""
+        prop = {**self.schema, "description": self.description}
+        if default is not None and default is not _UNSET:
+            prop["default"] = list(default) if isinstance(default, tuple) else default
+        if self.secret:
+            prop.update(secret=True, writeOnly=True)
+        return prop
+
+
+def _setting(spec: Spec, default: Any = _UNSET, factory: Callable[[], Any] | None = None) -> Any:
+    """A dataclass field declaring one setting."""
+    metadata = {_SPEC: spec}
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    if default is _UNSET:
+        return field(metadata=metadata)  # required
+    return field(default=default, repr=not spec.secret, metadata=metadata)
+
+
+def _spec(f: Field[Any]) -> Spec:
+    spec: Spec = f.metadata[_SPEC]
+    return spec
+
+
+def _default(f: Field[Any]) -> Any:
+    if f.default is not MISSING:
+        return f.default
+    if f.default_factory is not MISSING:
+        return f.default_factory()
+    return _UNSET
+
+
+def _read_all(cls: type, read: _Reader) -> dict[str, Any]:
+    """Every declared setting of ``cls`` read from ``read``; unset ones are left out."""
+    values = {}
+    for f in fields(cls):
+        value = _spec(f).read(read, f.name)
+        if value is not _UNSET:
+            values[f.name] = value
+    return values
+
+
+def properties_of(cls: type) -> dict[str, dict[str, Any]]:
+    """The JSON Schema properties of a settings dataclass, in declaration order."""
+    return {f.name: _spec(f).json_schema(_default(f)) for f in fields(cls)}
+
+
+# --- Kinds of settings -----------------------------------------------------------------
+
+
+def _string(read: _Reader, key: str, *, required: bool = False) -> Any:
+    value = read.values.get(key)
+    if value in (None, ""):
+        if required:
+            raise read.invalid(key, "is required", f"Set `{read.name(key)}` to a name or id.")
+        return _UNSET
+    if not isinstance(value, str):
+        raise read.invalid(key, f"must be text, got {value!r}", f'Quote it: "{value}".')
+    return value
+
+
+def text(description: str, *, default: str | None = None, secret: bool = False) -> Any:
+    """A string setting (``secret``: never shown, marked writeOnly for Meltano)."""
+    return _setting(Spec(description, {"type": "string"}, _string, secret=secret), default)
+
+
+def object_name(description: str) -> Any:
+    """The name or id of an Anaplan object: left out, or non-blank text."""
+
+    def read(reader: _Reader, key: str) -> Any:
+        value = reader.values.get(key)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise reader.invalid(key, f"is {value!r}", "Give the object's name or id.")
+        return _UNSET if value is None else value
+
+    return _setting(Spec(description, {"type": ["string", "null"]}, read), None)
+
+
+def required_text(description: str) -> Any:
+    """A string setting without which nothing can run."""
+
+    def read(reader: _Reader, key: str) -> Any:
+        return _string(reader, key, required=True)
+
+    return _setting(Spec(description, {"type": "string"}, read, required=True))
+
+
+def choice(description: str, choices: tuple[str, ...], default: str | None) -> Any:
+    """One of ``choices`` (compared without case and surrounding spaces)."""
+
+    def read(reader: _Reader, key: str) -> Any:
+        value = _string(reader, key)
+        if value is _UNSET:
             return _UNSET
-        normalized = value.strip().lower() if lower else value.strip()
+        normalized = value.strip().lower()
         if normalized not in choices:
-            raise _invalid(key, f"is {value!r}", f"Use one of: {', '.join(choices)}.")
+            raise reader.invalid(key, f"is {value!r}", f"Use one of: {', '.join(choices)}.")
         return normalized
 
-    def integer(
-        self, key: str, *, minimum: int, maximum: int | None = None, nullable: bool = False
-    ) -> Any:
-        if key not in self._config:
-            return _UNSET
-        value = self._config[key]
-        if value is None:
-            return None if nullable else _UNSET
-        number = _as_number(value, integer=True)
-        bounds = f"from {minimum} to {maximum}" if maximum else f"of at least {minimum}"
-        null = " (or null)" if nullable else ""
-        if number is None or number < minimum or (maximum is not None and number > maximum):
-            raise _invalid(key, f"is {value!r}", f"Use a whole number {bounds}{null}.")
-        return int(number)
-
-    def seconds(self, key: str) -> Any:
-        value = self._config.get(key)
-        if value in (None, ""):
-            return _UNSET
-        number = _as_number(value, integer=False)
-        if number is None or number <= 0:
-            raise _invalid(key, f"is {value!r}", "Use a number of seconds greater than 0.")
-        return number
+    return _setting(Spec(description, {"type": "string", "enum": list(choices)}, read), default)
 
 
 def _as_number(value: Any, *, integer: bool) -> float | None:
@@ -415,12 +207,416 @@ def _as_number(value: Any, *, integer: bool) -> float | None:
     return value
 
 
-def _auth_method(read: _Reader) -> str:
+def integer(
+    description: str,
+    default: int | None,
+    *,
+    minimum: int,
+    maximum: int | None = None,
+    nullable: bool = False,
+) -> Any:
+    """A whole number within bounds; ``nullable``: null is a meaningful value."""
+    schema: dict[str, Any] = {"type": ["integer", "null"] if nullable else "integer"}
+    schema["minimum"] = minimum
+    if maximum is not None:
+        schema["maximum"] = maximum
+
+    def read(reader: _Reader, key: str) -> Any:
+        if key not in reader.values:
+            return _UNSET
+        value = reader.values[key]
+        if value is None:
+            return None if nullable else _UNSET
+        number = _as_number(value, integer=True)
+        bounds = f"from {minimum} to {maximum}" if maximum else f"of at least {minimum}"
+        null = " (or null)" if nullable else ""
+        if number is None or number < minimum or (maximum is not None and number > maximum):
+            raise reader.invalid(key, f"is {value!r}", f"Use a whole number {bounds}{null}.")
+        return int(number)
+
+    return _setting(Spec(description, schema, read), default)
+
+
+def seconds(description: str, default: float) -> Any:
+    """A duration in seconds, greater than 0."""
+    # Numbers from environment variables reach validation as text (the SDK only converts
+    # integers), so a numeric string is accepted too.
+    schema = {
+        "type": ["number", "string"],
+        "exclusiveMinimum": 0,
+        "pattern": r"^\s*[0-9]*\.?[0-9]+\s*$",
+    }
+
+    def read(reader: _Reader, key: str) -> Any:
+        value = reader.values.get(key)
+        if value in (None, ""):
+            return _UNSET
+        number = _as_number(value, integer=False)
+        if number is None or number <= 0:
+            raise reader.invalid(key, f"is {value!r}", "Use a number of seconds greater than 0.")
+        return number
+
+    return _setting(Spec(description, schema, read), default)
+
+
+def url(description: str) -> Any:
+    """A base URL (the https / loopback-http rule is ``regions.check_url``'s)."""
+
+    def read(reader: _Reader, key: str) -> Any:
+        value = _string(reader, key)
+        if value is _UNSET:
+            return _UNSET
+        try:
+            return check_url(reader.name(key), value)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+
+    return _setting(Spec(description, {"type": "string"}, read), None)
+
+
+def _existing_file(reader: _Reader, key: str) -> Any:
+    value = _string(reader, key)
+    if value is not _UNSET and not os.path.isfile(os.path.expanduser(value)):
+        raise reader.invalid(key, f"names no file: {value!r}", "Give the path of an existing file.")
+    return value
+
+
+def file_path(description: str) -> Any:
+    """The path of a file that must exist."""
+    return _setting(Spec(description, {"type": "string"}, _existing_file), None)
+
+
+def pem_or_path(description: str, *, secret: bool = False) -> Any:
+    """PEM text (kept as is) or the path of an existing file."""
+
+    def read(reader: _Reader, key: str) -> Any:
+        value = reader.values.get(key)
+        if isinstance(value, str) and _PEM_MARKER in value:
+            return value
+        return _existing_file(reader, key)
+
+    return _setting(Spec(description, {"type": "string"}, read, secret=secret), None)
+
+
+def boolean(description: str, default: bool) -> Any:
+    """true or false (also the texts Meltano and environment variables give)."""
+
+    def read(reader: _Reader, key: str) -> Any:
+        value = reader.values.get(key)
+        if value is None or value == "":
+            return _UNSET
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("true", "1", "yes", "on"):
+            return True
+        if text in ("false", "0", "no", "off"):
+            return False
+        raise reader.invalid(key, f"is {value!r}", "Use true or false.")
+
+    return _setting(Spec(description, {"type": ["boolean", "string"]}, read), default)
+
+
+def fraction(description: str, default: float | None) -> Any:
+    """A share from 0 to 1."""
+
+    def read(reader: _Reader, key: str) -> Any:
+        value = reader.values.get(key)
+        if value in (None, ""):
+            return _UNSET
+        number = _as_number(value, integer=False)
+        if number is None or not 0 <= number <= 1:
+            raise reader.invalid(key, f"is {value!r}", "Use a number from 0 to 1, e.g. 0.5.")
+        return float(number)
+
+    schema = {"type": ["number", "string"], "minimum": 0, "maximum": 1}
+    return _setting(Spec(description, schema, read), default)
+
+
+def names(description: str) -> Any:
+    """A list of Anaplan object names or ids."""
+
+    def read(reader: _Reader, key: str) -> Any:
+        value = reader.values.get(key)
+        if value is None:
+            return _UNSET
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise reader.invalid(
+                key, f"is {value!r}", 'Use a list of names or ids, e.g. ["Import 1"].'
+            )
+        return tuple(value)
+
+    schema = {"type": "array", "items": {"type": "string"}}
+    return _setting(Spec(description, schema, read), ())
+
+
+def text_map_read(reader: _Reader, key: str, example: str = "text -> text") -> Any:
+    """An object of non-empty text values, or _UNSET."""
+    value = reader.values.get(key)
+    if value is None:
+        return _UNSET
+    if not isinstance(value, Mapping) or not all(isinstance(v, str) and v for v in value.values()):
+        raise reader.invalid(key, f"is {value!r}", f"Use an object of {example}.")
+    return {str(k): v for k, v in value.items()}
+
+
+def text_map(description: str, *, example: str) -> Any:
+    """An object of text to text (header name -> field, ...)."""
+
+    def read(reader: _Reader, key: str) -> Any:
+        return text_map_read(reader, key, example)
+
+    schema = {"type": "object", "additionalProperties": {"type": "string"}}
+    return _setting(Spec(description, schema, read), factory=dict)
+
+
+def column_formats(description: str) -> Any:
+    """Header name -> format (``csv_writer.parse_format``); each one checked here."""
+
+    def read(reader: _Reader, key: str) -> Any:
+        value = text_map_read(reader, key)
+        for column, spec in ({} if value is _UNSET else value).items():
+            try:
+                parse_format(spec)
+            except ValueError:
+                raise reader.invalid(
+                    f"{key}.{column}", f"is {spec!r}, which is not a format", FORMATS_HELP
+                ) from None
+        return value
+
+    schema = {"type": "object", "additionalProperties": {"type": "string"}}
+    return _setting(Spec(description, schema, read), factory=dict)
+
+
+def zone_name(description: str, default: str | None) -> Any:
+    """An IANA time zone name (``Europe/Paris``, ``UTC``)."""
+
+    def read(reader: _Reader, key: str) -> Any:
+        value = _string(reader, key)
+        if value is _UNSET:
+            return _UNSET
+        try:
+            ZoneInfo(value.strip())
+        except (ValueError, ZoneInfoNotFoundError):
+            raise reader.invalid(
+                key, f"is {value!r}", "Use an IANA time zone name, e.g. UTC or Europe/Paris."
+            ) from None
+        return value.strip()
+
+    return _setting(Spec(description, {"type": "string"}, read), default)
+
+
+@dataclass(frozen=True)
+class RunAction:
+    """A process or import to run once after every stream committed (``after_load``)."""
+
+    name: str
+    workspace: str | None = None  # default: the top-level workspace and model
+    model: str | None = None
+
+
+def run_actions(description: str) -> Any:
+    """A list of process or import names, each text or {"name", "workspace", "model"}."""
+
+    def read(reader: _Reader, key: str) -> Any:
+        value = reader.values.get(key)
+        if value is None:
+            return _UNSET
+        if not isinstance(value, list):
+            raise reader.invalid(key, f"is {value!r}", 'Use a list, e.g. ["Recalculate"].')
+        return tuple(_run_action(reader, f"{key}[{n}]", item) for n, item in enumerate(value))
+
+    schema = {
+        "type": "array",
+        "items": {
+            "anyOf": [
+                {"type": "string"},
+                {
+                    "type": "object",
+                    "required": ["name"],
+                    "additionalProperties": False,
+                    "properties": {k: {"type": "string"} for k in ("name", "workspace", "model")},
+                },
+            ]
+        },
+    }
+    return _setting(Spec(description, schema, read), ())
+
+
+def _run_action(reader: _Reader, key: str, item: Any) -> RunAction:
+    if isinstance(item, str) and item.strip():
+        return RunAction(item)
+    fields_ok = isinstance(item, Mapping) and set(item) <= {"name", "workspace", "model"}
+    if (
+        fields_ok
+        and all(isinstance(v, str) and v.strip() for v in item.values())
+        and "name" in item
+    ):
+        return RunAction(item["name"], item.get("workspace"), item.get("model"))
+    raise reader.invalid(
+        key,
+        f"is {item!r}",
+        'Give a process or import name or id, or {"name": "...", "model": "...", '
+        '"workspace": "..."} for one in another model.',
+    )
+
+
+# --- One stream's mapping ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class StreamSettings:
+    """Where one stream goes: its data source, what runs after upload, and column names."""
+
+    workspace: str | None = object_name(
+        "Workspace of this stream's model (name or id). Default: the top-level workspace."
+    )
+    model: str | None = object_name(
+        "Model this stream loads into (name or id). Default: the top-level model."
+    )
+    file: str | None = object_name(
+        "Name or id of the Anaplan import data source (file). Default: the data source of the "
+        "stream's imports, else the stream name, matched with or without an extension."
+    )
+    imports: tuple[str, ...] = names("Imports (names or ids) to run after the file is uploaded.")
+    processes: tuple[str, ...] = names(
+        "Processes (names or ids) to run after the file is uploaded."
+    )
+    mode: Literal["insert", "upsert", "all"] = choice(
+        "`all`: every row received, one file imported once at the end of input. `insert`: "
+        "rows whose key was never loaded, a batch at a time. `upsert`: rows new or changed "
+        "since they were last loaded, a batch at a time.",
+        STREAM_MODES,
+        "all",
+    )
+    key: tuple[str, ...] = names(
+        "Record fields that identify a row, for change tracking and deletes. Default: the "
+        "stream's key_properties."
+    )
+    deletes: Literal["ignore", "delete", "clear"] = choice(
+        "Rows that leave the source: `ignore`, `delete` the list items, or `clear` the "
+        "module row (its cells become empty).",
+        DELETE_BEHAVIOURS,
+        "ignore",
+    )
+    full_snapshot: bool = boolean(
+        "Every run sends the whole table: keys missing when the input ends normally have "
+        "left the source.",
+        False,
+    )
+    delete_list: str | None = object_name(
+        "The list to delete items from (name or id). Default: the list the stream's import loads."
+    )
+    delete_action: str | None = object_name(
+        "A delete-from-list-using-selection action (name or id) to delete through, instead of "
+        "the list API; needs `delete_flag_import`."
+    )
+    delete_flag_import: str | None = object_name(
+        "The import that sets the delete action's Boolean flag: its file gets the item codes "
+        "in its first column and true in the others."
+    )
+    max_delete_fraction: float | None = fraction(
+        "Largest share of the stream's known keys one run may delete. Default: the top-level "
+        "max_delete_fraction.",
+        None,
+    )
+    columns: Mapping[str, str] = text_map(
+        "Anaplan header name -> record field, for columns whose name differs from the field. "
+        "Unlisted columns read the field of the same name.",
+        example='header name -> field, e.g. {"Code": "id"}',
+    )
+    formats: Mapping[str, str] = column_formats(
+        "Anaplan header name -> how its values are written: `date` (a date-time becomes "
+        "YYYY-MM-DD), `date:<strftime pattern>` (e.g. date:%d/%m/%Y), `boolean:<true>/<false>` "
+        "(e.g. boolean:TRUE/FALSE), `number:<decimal places>` (rounded half-even)."
+    )
+    time_zone: str | None = zone_name(
+        "Time zone in which `date` formats take a date-time's date. Default: the top-level "
+        "time_zone.",
+        None,
+    )
+
+    @classmethod
+    def from_entry(cls, name: str, entry: Any) -> StreamSettings:
+        """One entry of ``streams``; unknown keys are refused with the nearest known one."""
+        where = f"streams.{name}"
+        if entry is None:
+            entry = {}
+        if not isinstance(entry, Mapping):
+            raise ConfigError(
+                f'Setting `{where}` must be an object. Use {{"file": "...", "imports": ["..."]}}.'
+            )
+        known = [f.name for f in fields(cls)]
+        for key in entry:
+            if key not in known:
+                near = difflib.get_close_matches(str(key), known, n=1)
+                hint = f"Did you mean `{near[0]}`? " if near else ""
+                raise ConfigError(
+                    f"Setting `{where}.{key}` is unknown. {hint}Known keys: {', '.join(known)}."
+                )
+        read = _Reader(entry, prefix=f"{where}.")
+        settings = cls(**_read_all(cls, read))
+        if settings.mode != "all" and not (settings.imports or settings.processes):
+            raise read.invalid(
+                "mode",
+                f"is `{settings.mode}` but the stream runs no import or process",
+                "Each batch replaces the file, so earlier batches would never reach the model: "
+                "add `imports` (or `processes`), or use mode `all`.",
+            )
+        if bool(settings.delete_action) != bool(settings.delete_flag_import):
+            raise read.invalid(
+                "delete_action" if settings.delete_flag_import else "delete_flag_import",
+                "is missing",
+                "A delete action deletes the items a flag import marked: set both "
+                "`delete_action` and `delete_flag_import`, or neither (the list API is used).",
+            )
+        return settings
+
+
+def _streams(read: _Reader, key: str) -> Any:
+    raw = read.values.get(key)
+    if raw in (None, ""):
+        return _UNSET
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError as error:
+            raise read.invalid(
+                key, f"is not valid JSON ({error})", "Give an object keyed by stream name."
+            ) from None
+    if not isinstance(raw, Mapping):
+        raise read.invalid(key, "must be an object", 'Use {"<stream>": {"file": "...", ...}}.')
+    return {str(name): StreamSettings.from_entry(str(name), entry) for name, entry in raw.items()}
+
+
+def _streams_setting() -> Any:
+    schema = {
+        "type": ["object", "string"],
+        "additionalProperties": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": properties_of(StreamSettings),
+        },
+    }
+    description = (
+        "Stream name -> where its records go (workspace, model, file, imports, processes, mode, "
+        "columns, formats, time_zone, key, deletes, full_snapshot, delete_list, delete_action, "
+        "delete_flag_import, max_delete_fraction). May be given as JSON text."
+    )
+    return _setting(Spec(description, schema, _streams), factory=dict)
+
+
+# --- Credentials -------------------------------------------------------------------------
+
+
+def _auth_method(read: _Reader, key: str) -> str:
     """The explicit auth method, or the one whose credentials are set; its credentials complete."""
-    explicit = read.choice("auth_method", AUTH_METHODS)
+    explicit = _string(read, key)
+    if explicit is not _UNSET and explicit.strip().lower() not in AUTH_METHODS:
+        raise read.invalid(key, f"is {explicit!r}", f"Use one of: {', '.join(AUTH_METHODS)}.")
     present = {m for m, keys in _CREDENTIALS.items() if any(read.is_set(k) for k in keys)}
     if explicit is not _UNSET:
-        method = explicit
+        method = explicit.strip().lower()
     elif len(present) == 1:
         method = present.pop()
     elif not present:
@@ -441,121 +637,209 @@ def _auth_method(read: _Reader) -> str:
         )
     missing = [k for k in _REQUIRED_CREDENTIALS[method] if not read.is_set(k)]
     if missing:
-        names = " and ".join(f"`{k}`" for k in missing)
-        raise ConfigError(f"{method} authentication needs {names}. Set {names}.")
-    return method
+        listed = " and ".join(f"`{k}`" for k in missing)
+        raise ConfigError(f"{method} authentication needs {listed}. Set {listed}.")
+    return str(method)
 
 
-def _url(read: _Reader, key: str) -> str | None:
-    """A base URL without trailing slash; https, or http for loopback hosts only."""
-    value = read.string(key)
-    if value is None:
-        return None
-    parts = urlsplit(value.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise _invalid(key, f"is not a URL: {value!r}", "Use https://host[/path].")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        raise _invalid(
-            key,
-            f"uses plain http for a non-loopback host: {value!r}",
-            "Use https:// (http:// is accepted only for 127.0.0.1, ::1 and localhost).",
+def _auth_method_setting() -> Any:
+    description = (
+        "basic, oauth or certificate. Default: inferred from the credentials set "
+        "(username+password, oauth_client_id/oauth_refresh_token, certificate+private_key)."
+    )
+    schema = {"type": "string", "enum": list(AUTH_METHODS)}
+    return _setting(Spec(description, schema, _auth_method, required=False))
+
+
+# --- All settings ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Every setting, typed; build with ``from_config`` so the cross-field rules hold."""
+
+    region: str = choice(
+        "Anaplan region; picks the API, auth and OAuth hosts.", tuple(REGIONS), "us1"
+    )
+    api_base_url: str | None = url(
+        "Overrides the Integration API root, including /2/0 (e.g. https://api.anaplan.com/2/0). "
+        "http:// only for loopback hosts."
+    )
+    auth_base_url: str | None = url(
+        "Overrides the authentication host (e.g. https://auth.anaplan.com)."
+    )
+    oauth_base_url: str | None = url(
+        "Overrides the OAuth 2.0 host (e.g. https://us1a.app.anaplan.com)."
+    )
+    auth_method: Literal["basic", "oauth", "certificate"] = _auth_method_setting()
+    username: str | None = text("Anaplan user (email) for basic authentication.")
+    password: str | None = text("Password for basic authentication.", secret=True)
+    oauth_client_id: str | None = text("Client id of the Anaplan OAuth 2.0 client.")
+    oauth_client_secret: str | None = text(
+        "Client secret (authorization-code clients only; device-grant clients have none).",
+        secret=True,
+    )
+    oauth_refresh_token: str | None = text(
+        "Refresh token to start from. Rotated tokens are kept in oauth_token_store.", secret=True
+    )
+    oauth_token_store: str | None = text(
+        "File that keeps the newest OAuth refresh token. "
+        "Default: ~/.target-anaplan/tokens/<client id>.json."
+    )
+    oauth_refresh_token_lifespan_s: int | None = integer(
+        "Refresh token lifespan configured on a rotatable OAuth client, in seconds; used to warn "
+        "before it runs out.",
+        None,
+        minimum=1,
+        nullable=True,
+    )
+    certificate: str | None = pem_or_path(
+        "CA certificate for certificate authentication: path or PEM text."
+    )
+    private_key: str | None = pem_or_path(
+        "Private key of the certificate: path or PEM text.", secret=True
+    )
+    private_key_passphrase: str | None = text(
+        "Passphrase of an encrypted private key.", secret=True
+    )
+    certificate_data_format: Literal["v2", "v1"] = choice(
+        "encodedDataFormat sent with certificate authentication.", ("v2", "v1"), "v2"
+    )
+    ca_bundle: str | None = file_path(
+        "Path to a CA bundle used to verify TLS certificates (verification is always on)."
+    )
+    workspace: str = required_text("Workspace name or id.")
+    model: str = required_text("Model name or id.")
+    streams: Mapping[str, StreamSettings] = _streams_setting()
+    load_order: tuple[str, ...] = names(
+        "Streams in the order their commits must happen. Default: streams loading lists (parent "
+        "lists first) before the others, else the order of `streams`. Unlisted streams follow."
+    )
+    after_load: tuple[RunAction, ...] = run_actions(
+        "Processes or imports (names or ids) to run once, in order, after every stream has "
+        "committed, when anything was committed in the run."
+    )
+    unmapped_streams: Literal["error", "ignore"] = choice(
+        "What to do with a stream not listed in `streams`: `error` fails the run, `ignore` "
+        "drops its records.",
+        ("error", "ignore"),
+        "error",
+    )
+    import_concurrency: Literal["parallel", "sequential"] = choice(
+        "Run a commit's imports and processes in `parallel` or one after another.",
+        ("parallel", "sequential"),
+        "parallel",
+    )
+    chunk_size_mb: int = integer(
+        "Upload chunk size in MB (10^6 bytes, before gzip).", 25, minimum=1, maximum=50
+    )
+    poll_interval_s: float = seconds("Seconds between task status polls.", 5)
+    import_timeout_s: float = seconds(
+        "Seconds an import or process may run before the run fails.", 3600
+    )
+    encoding_errors: Literal["fail", "replace"] = choice(
+        "Characters the data source's encoding cannot hold: `fail` the run, or `replace` them "
+        "with '?' (one warning per stream).",
+        ("fail", "replace"),
+        "fail",
+    )
+    max_failed_rows: int | None = integer(
+        "Rows an import may fail before the run fails; null = only warn.",
+        0,
+        minimum=0,
+        nullable=True,
+    )
+    max_ignored_rows: int | None = integer(
+        "Rows an import may ignore before the run fails; null = only warn.",
+        0,
+        minimum=0,
+        nullable=True,
+    )
+    failure_dump_dir: str = text(
+        "Directory for Anaplan's failure dumps of imports with failed rows.",
+        default="./anaplan-failure-dumps",
+    )
+    change_store: str | None = text(
+        "SQLAlchemy URL of the change store (what each data source already holds). Default: "
+        "a SQLite file per model under ~/.local/share/target-anaplan/changes; "
+        "postgresql://... for runs on machines whose disk does not survive.",
+        secret=True,
+    )
+    max_delete_fraction: float = fraction(
+        "Largest share of a stream's known keys one run may delete; more fails the run "
+        "before anything is deleted.",
+        0.5,
+    )
+    retry_max_attempts: int = integer(
+        "Attempts per request on transient errors (429, 5xx, dropped connections).",
+        8,
+        minimum=1,
+    )
+    time_zone: str = zone_name(
+        "Time zone in which `date` formats take a date-time's date (IANA name).", "UTC"
+    )
+    retry_deadline_s: float = seconds("Total seconds to keep retrying one request.", 600)
+    request_timeout_s: float = seconds("Seconds to wait for one HTTP response.", 300)
+
+    @property
+    def chunk_size_bytes(self) -> int:
+        """Chunk size in bytes (Anaplan's MB are 10^6 bytes)."""
+        return self.chunk_size_mb * 1_000_000
+
+    def stream(self, name: str) -> StreamSettings | None:
+        """The mapping configured for a stream, or None if it is not listed."""
+        return self.streams.get(name)
+
+    def credentials(self) -> Credentials:
+        """The credentials of ``auth_method`` (``from_config`` checked they are complete)."""
+        if self.auth_method == "basic":
+            return BasicCredentials(username=str(self.username), password=str(self.password))
+        if self.auth_method == "oauth":
+            return OAuthCredentials(
+                client_id=str(self.oauth_client_id),
+                client_secret=self.oauth_client_secret,
+                refresh_token=self.oauth_refresh_token,
+                token_store=self.oauth_token_store,
+                refresh_token_lifespan_s=self.oauth_refresh_token_lifespan_s,
+            )
+        return CertificateCredentials(
+            certificate=str(self.certificate),
+            private_key=str(self.private_key),
+            passphrase=self.private_key_passphrase,
+            data_format=self.certificate_data_format,
         )
-    return value.strip().rstrip("/")
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Settings:
+        """Parse and check a config mapping; unknown keys (the SDK's built-ins) are ignored.
+
+        Settings left unset take their declared defaults.
+        """
+        settings = cls(**_read_all(cls, _Reader(_plain_numbers(config))))
+        unknown = [name for name in settings.load_order if name not in settings.streams]
+        if unknown:
+            raise ConfigError(
+                f"Setting `load_order` names streams that are not in `streams`: "
+                f"{', '.join(map(repr, unknown))}. Known streams: "
+                f"{', '.join(map(repr, settings.streams)) or 'none'}."
+            )
+        return settings
 
 
-def _is_loopback(host: str) -> bool:
-    if host.lower() in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _existing_file(read: _Reader, key: str) -> str | None:
-    value = read.string(key)
-    if value is not None and not os.path.isfile(os.path.expanduser(value)):
-        raise _invalid(key, f"names no file: {value!r}", "Give the path of an existing file.")
+def _plain_numbers(value: Any) -> Any:
+    """Config read from ``--config`` files holds JSON floats as Decimal (the SDK's reader)."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, Mapping):
+        return {key: _plain_numbers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain_numbers(item) for item in value]
     return value
 
 
-def _pem_or_path(read: _Reader, key: str) -> str | None:
-    """PEM text is kept as is; anything else must be the path of an existing file."""
-    value = read.string(key)
-    if value is not None and _PEM_MARKER in value:
-        return value
-    return _existing_file(read, key)
-
-
-# --- Streams -----------------------------------------------------------------------------
-
-_STREAM_KEYS = tuple(_STREAM_SCHEMA["properties"])
-
-
-def _streams(raw: Any) -> dict[str, StreamSettings]:
-    if raw in (None, ""):
-        return {}
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except json.JSONDecodeError as error:
-            raise _invalid(
-                "streams", f"is not valid JSON ({error})", "Give an object keyed by stream name."
-            ) from None
-    if not isinstance(raw, Mapping):
-        raise _invalid("streams", "must be an object", 'Use {"<stream>": {"file": "...", ...}}.')
-    return {str(name): _stream(str(name), entry) for name, entry in raw.items()}
-
-
-def _stream(name: str, entry: Any) -> StreamSettings:
-    where = f"streams.{name}"
-    if entry is None:
-        entry = {}
-    if not isinstance(entry, Mapping):
-        raise _invalid(where, "must be an object", 'Use {"file": "...", "imports": ["..."]}.')
-    for key in entry:
-        if key not in _STREAM_KEYS:
-            near = difflib.get_close_matches(str(key), _STREAM_KEYS, n=1)
-            hint = f"Did you mean `{near[0]}`? " if near else ""
-            raise _invalid(
-                f"{where}.{key}", "is unknown", f"{hint}Known keys: {', '.join(_STREAM_KEYS)}."
-            )
-    file = entry.get("file")
-    if file is not None and (not isinstance(file, str) or not file.strip()):
-        raise _invalid(f"{where}.file", f"is {file!r}", "Give the data source's name or id.")
-    mode = entry.get("mode") or "all"
-    if mode not in STREAM_MODES:
-        raise _invalid(f"{where}.mode", f"is {mode!r}", "Use `insert` or `all`.")
-    settings = StreamSettings(
-        file=file,
-        imports=_names(f"{where}.imports", entry.get("imports")),
-        processes=_names(f"{where}.processes", entry.get("processes")),
-        mode=mode,
-        columns=_columns(f"{where}.columns", entry.get("columns")),
-    )
-    if settings.mode == "insert" and not (settings.imports or settings.processes):
-        raise _invalid(
-            f"{where}.mode",
-            "is `insert` but the stream runs no import or process",
-            "Each batch replaces the file, so earlier batches would never reach the model: "
-            "add `imports` (or `processes`), or use mode `all`.",
-        )
-    return settings
-
-
-def _names(key: str, value: Any) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-        raise _invalid(key, f"is {value!r}", 'Use a list of names or ids, e.g. ["Import 1"].')
-    return tuple(value)
-
-
-def _columns(key: str, value: Any) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping) or not all(isinstance(v, str) and v for v in value.values()):
-        raise _invalid(
-            key, f"is {value!r}", 'Use an object of header name -> field, e.g. {"Code": "id"}.'
-        )
-    return {str(k): v for k, v in value.items()}
+CONFIG_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "required": [f.name for f in fields(Settings) if _spec(f).required],
+    "properties": properties_of(Settings),
+}

@@ -1,15 +1,19 @@
-"""Singer sinks: hand each record to its stream's load and commit on the SDK's drains."""
+"""The SDK's sinks: records go straight to their stream's load; drains ask for a commit.
+
+A sink is given everything it needs when the SDK creates it (``StreamWiring``: the
+stream's load, how to commit it, how to name the record being read, the run's
+validators), through a sink class made for its stream, because the SDK creates sinks
+from a class and four fixed arguments. A sink never reaches back into the target.
+"""
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import fastjsonschema
-from singer_sdk.exceptions import InvalidJSONSchema, InvalidRecord, MissingKeyPropertiesError
+from singer_sdk.exceptions import InvalidRecord, MissingKeyPropertiesError
 from singer_sdk.helpers._compat import (
     date_fromisoformat,
     datetime_fromisoformat,
@@ -17,14 +21,12 @@ from singer_sdk.helpers._compat import (
 )
 from singer_sdk.helpers._typing import get_datelike_property_type
 from singer_sdk.sinks import BatchSink
-from singer_sdk.sinks.core import BaseJSONSchemaValidator
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
-    from singer_sdk.target_base import Target
+    from singer_sdk.sinks.core import BaseJSONSchemaValidator
 
     from target_anaplan.loading import StreamLoad
+    from target_anaplan.validation import Validators
 
 _DATE_PARSERS = {
     "date-time": datetime_fromisoformat,
@@ -33,49 +35,14 @@ _DATE_PARSERS = {
 }
 
 
-# A compiled validator per distinct schema: compiling costs milliseconds, and the SDK
-# makes a new sink (and asks for a validator) on every schema message that changes.
-_COMPILED: dict[str, Callable[[Any], Any]] = {}
-_COMPILED_LOCK = threading.Lock()
+@dataclass(frozen=True)
+class StreamWiring:
+    """What every sink of one stream is handed when the SDK creates it."""
 
-
-def _compile(schema: dict) -> Callable[[Any], Any]:
-    key = json.dumps(schema, sort_keys=True, default=str)
-    with _COMPILED_LOCK:
-        if key not in _COMPILED:
-            _COMPILED[key] = fastjsonschema.compile(schema, use_default=False, use_formats=False)
-        return _COMPILED[key]
-
-
-class FastValidator(BaseJSONSchemaValidator):
-    """Checks records with fastjsonschema; the SDK's jsonschema caps a target near 10k/s.
-
-    Like the SDK's own validator, string formats (date-time, ...) are not checked here:
-    the sink parses date-like values right after validation and fails on bad ones.
-    ``where`` names the record in messages (line of the input, stream, record number).
-    """
-
-    def __init__(self, stream: str, schema: dict, where: Callable[[], str]) -> None:
-        super().__init__(schema)
-        self._where = where
-        try:
-            self._check = _compile(schema)
-        except fastjsonschema.JsonSchemaDefinitionException as exc:
-            msg = f"The schema of stream {stream!r} is not valid JSON Schema: {exc}"
-            raise InvalidJSONSchema(msg) from exc
-
-    def validate(self, record: dict) -> None:
-        """Raise ``InvalidRecord`` naming the stream, record number and field."""
-        try:
-            self._check(record)
-        except fastjsonschema.JsonSchemaValueException as exc:
-            field = exc.name.removeprefix("data").lstrip(".") or "(the record)"
-            msg = (
-                f"{self._where()}, field {field}: "
-                f"{exc.message.removeprefix(exc.name).strip()} (value {exc.value!r:.80}). "
-                "Fix the tap's output or its schema, or set validate_records: false."
-            )
-            raise InvalidRecord(msg, record) from exc
+    load: StreamLoad
+    commit: Callable[[], None]  # commit the stream, after what the plan puts before it
+    where: Callable[[], str]  # the record being processed, for messages
+    validators: Validators
 
 
 class AnaplanSink(BatchSink):
@@ -89,39 +56,36 @@ class AnaplanSink(BatchSink):
     # large; 100k rows of a typical stream is a few MB, far below one 25 MB chunk.
     # In all mode a full batch changes nothing: its rows are already in the spool file.
     MAX_SIZE_DEFAULT = 100_000
+    wiring: ClassVar[StreamWiring]
+
+    @classmethod
+    def for_stream(cls, wiring: StreamWiring) -> type[AnaplanSink]:
+        """A sink class that hands ``wiring`` to every sink the SDK makes for the stream."""
+        return type(cls.__name__, (cls,), {"wiring": wiring})
 
     def __init__(
         self,
-        target: Target,
+        target: Any,
         stream_name: str,
-        schema: dict,
+        schema: dict[str, Any],
         key_properties: Sequence[str] | None,
     ) -> None:
-        # The SDK does not keep the target; the stream's load lives there.
-        self._owner = target
-        self._load: StreamLoad | None = None
         super().__init__(target, stream_name, schema, key_properties)
         # Checked here, not in ``setup``: the SDK logs a second error line when setup fails.
         self.load.check_schema(self.schema["properties"])
 
     @property
     def load(self) -> StreamLoad:
-        """The stream's shared load (created with the first sink of the stream)."""
-        if self._load is None:
-            self._load = self._owner.stream_load(self.stream_name)  # type: ignore[attr-defined]
-        return self._load
-
-    def where(self) -> str:
-        """The record being processed: line of the input, stream and record number."""
-        return self._owner.input_position()  # type: ignore[attr-defined]
+        """The stream's one load, shared by every sink the SDK makes for it."""
+        return self.wiring.load
 
     def get_validator(self) -> BaseJSONSchemaValidator | None:
-        """A compiled validator, unless validate_records is off."""
+        """The run's validator for this schema, unless validate_records is off."""
         if not self.validate_schema:
             return None
-        return FastValidator(self.stream_name, self.schema, self.where)
+        return self.wiring.validators.validator(self.stream_name, self.schema, self.wiring.where)
 
-    def _validate_and_parse(self, record: dict) -> dict:
+    def _validate_and_parse(self, record: dict[str, Any]) -> dict[str, Any]:
         # Replaces the SDK's version for two reasons: it logs a traceback before
         # re-raising InvalidRecord (the target reports bad input as one line), and it
         # looks up every field's schema on every record to find date-like values, which
@@ -139,20 +103,20 @@ class AnaplanSink(BatchSink):
                 record[name] = _DATE_PARSERS[kind](value)
             except (ValueError, TypeError):
                 msg = (
-                    f"{self.where()}, field {name}: {value!r:.80} is not a valid {kind} "
+                    f"{self.wiring.where()}, field {name}: {value!r:.80} is not a valid {kind} "
                     "(ISO 8601 expected). Fix the tap's output or the field's format in its "
                     "schema."
                 )
                 raise InvalidRecord(msg, record) from None
         return record
 
-    def _singer_validate_message(self, record: dict) -> None:
+    def _singer_validate_message(self, record: dict[str, Any]) -> None:
         """A record without its key properties is rejected, naming them."""
         missing = [key for key in self.key_properties if key not in record]
         if missing:
             msg = (
-                f"{self.where()}, field {', '.join(missing)}: key property missing from the "
-                f"record (key_properties: {', '.join(self.key_properties)}). Fix the tap's "
+                f"{self.wiring.where()}, field {', '.join(missing)}: key property missing from "
+                f"the record (key_properties: {', '.join(self.key_properties)}). Fix the tap's "
                 "output."
             )
             raise MissingKeyPropertiesError(msg)
@@ -174,30 +138,39 @@ class AnaplanSink(BatchSink):
             return None
         return frozenset(self.schema["properties"])
 
-    def _warn_unknown_fields(self, record: dict, known: frozenset[str]) -> None:
+    def _warn_unknown_fields(self, record: dict[str, Any], known: frozenset[str]) -> None:
         """Once per field: a record carries a field its schema does not declare."""
         for name in record.keys() - known:
             if record[name] is not None and name not in self._warned_missing_fields:
                 self._warned_missing_fields.add(name)
                 self.logger.warning("No schema for record field '%s'", name)
 
-    def _after_process_record(self, context: dict) -> None:
+    def _after_process_record(self, context: dict[str, Any]) -> None:
         # The SDK's hook only logs each record at debug level: a cost on every record.
         pass
 
-    def process_record(self, record: dict, context: dict) -> None:
-        """Spool the record; never keep it in the batch context."""
-        self.load.write(record)
+    def _remove_sdc_metadata_from_record(self, record: dict[str, Any]) -> None:
+        # Log-based taps mark deleted rows with _sdc_deleted_at, which the SDK removes here
+        # (add_record_metadata is off): note it first, for change tracking's deletes.
+        self._deleted = record.get("_sdc_deleted_at") is not None
+        super()._remove_sdc_metadata_from_record(record)
 
-    def process_batch(self, context: dict) -> None:
+    def process_record(self, record: dict[str, Any], context: dict[str, Any]) -> None:
+        """Spool the record (or note its key as gone); never keep it in the batch context."""
+        if self._deleted:
+            self.load.delete(record)
+        else:
+            self.load.write(record)
+
+    def process_batch(self, context: dict[str, Any]) -> None:
         """Insert mode: this drain is one commit. All mode: rows wait for end of input."""
         if self.load.mode == "insert":
-            self.load.commit()
+            self.wiring.commit()
 
     def clean_up(self) -> None:
         """End of input: an all-mode stream is committed once, whole (later calls: no-op)."""
         if self.load.mode == "all":
-            self.load.commit()
+            self.wiring.commit()
         super().clean_up()
 
 
@@ -208,15 +181,15 @@ class NullSink(BatchSink):
         """Nothing is loaded, so nothing needs checking."""
         return None
 
-    def _validate_and_parse(self, record: dict) -> dict:
+    def _validate_and_parse(self, record: dict[str, Any]) -> dict[str, Any]:
         # Not even date parsing: a skipped stream's content must not fail the run.
         return record
 
-    def _singer_validate_message(self, record: dict) -> None:
+    def _singer_validate_message(self, record: dict[str, Any]) -> None:
         """Nor missing key properties."""
 
-    def process_record(self, record: dict, context: dict) -> None:
+    def process_record(self, record: dict[str, Any], context: dict[str, Any]) -> None:
         """Drop the record."""
 
-    def process_batch(self, context: dict) -> None:
+    def process_batch(self, context: dict[str, Any]) -> None:
         """Nothing was kept."""

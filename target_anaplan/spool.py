@@ -9,49 +9,20 @@ a chunk comes in pieces of at most ``PIECE_BYTES``, so memory stays flat there t
 
 from __future__ import annotations
 
-import codecs
 import contextlib
 import itertools
 import os
 import tempfile
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO, Literal
 
+from target_anaplan.anaplan.encodings import python_codec
+from target_anaplan.errors import UnencodableValueError
+
 _BUFFER_BYTES = 1 << 20
 PIECE_BYTES = 1 << 20
-# Anaplan (Java) names whose Python codec would differ: Java reads "UTF-16"/"UTF-32"
-# without a byte order mark as big-endian, and no BOM is ever written.
-_CODEC_OVERRIDES = {"utf-16": "utf-16-be", "utf-32": "utf-32-be"}
-
-
-class UnencodableValueError(ValueError):
-    """A character the data source's encoding cannot hold, with ``encoding_errors: fail``."""
-
-    def __init__(self, message: str, *, record_number: int, character: str, encoding: str) -> None:
-        super().__init__(message)
-        self.record_number = record_number
-        self.character = character
-        self.encoding = encoding
-
-
-class UnknownEncodingError(ValueError):
-    """The data source names a text encoding Python cannot write."""
-
-
-def python_codec(encoding: str) -> str:
-    """The Python codec for an Anaplan text encoding name ("UTF-8", "ISO-8859-1", ...)."""
-    name = encoding.strip().lower()
-    name = name.removeprefix("x-")
-    name = _CODEC_OVERRIDES.get(name, name)
-    try:
-        return codecs.lookup(name).name
-    except LookupError:
-        raise UnknownEncodingError(
-            f"The Anaplan data source's text encoding {encoding!r} is not supported. Change "
-            "the file's text encoding to UTF-8 in the import data source settings in Anaplan."
-        ) from None
 
 
 def _discard(file: BinaryIO, path: str) -> None:
@@ -130,14 +101,15 @@ class Spool:
 
     def write_lines(
         self,
-        lines: list[str],
+        lines: Sequence[str],
         *,
-        first_record_number: int,
+        record_numbers: Sequence[int],
         describe: Callable[[], str] | None = None,
     ) -> None:
         """Append rows in one go: the same as ``write`` for each line in order, faster.
 
-        One encode and one file write, when the rows fit in the current chunk and encode
+        ``record_numbers`` gives each line's record number in the stream (for messages). One
+        encode and one file write, when the rows fit in the current chunk and encode
         cleanly; otherwise row by row, which cuts chunks and reports errors exactly.
         """
         data = None
@@ -145,7 +117,7 @@ class Spool:
             with contextlib.suppress(UnicodeEncodeError):
                 data = "".join(lines).encode(self._codec)
         if data is None or self.raw_bytes + len(data) - self._chunk_start > self._chunk_size:
-            for number, line in enumerate(lines, first_record_number):
+            for number, line in zip(record_numbers, lines, strict=True):
                 self.write(line, record_number=number, describe=describe)
             return
         self._file.write(data)

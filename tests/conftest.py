@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,13 @@ import pytest
 from target_anaplan.simulator import EXAMPLE_SCENARIO, Simulator
 
 EXTRA_USERS = [{"email": "other@example.com", "password": "other-password", "certificates": []}]
+
+
+@pytest.fixture(autouse=True)
+def private_change_store(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """Each test gets its own default change store: what one test loaded must not make
+    another skip rows. Subprocesses inherit it."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("data")))
 
 
 def example_scenario() -> dict[str, Any]:
@@ -64,3 +72,27 @@ def sim_with() -> Iterator[Callable[..., Simulator]]:
     yield start
     for sim in started:
         sim.stop()
+
+
+ARTIFACTS_DIR = Path(__file__).resolve().parent.parent / "test-artifacts"
+_KEPT = pytest.StashKey[list[Path]]()
+
+
+@pytest.fixture
+def artifact(request: pytest.FixtureRequest) -> Callable[[str], Path]:
+    """A path under test-artifacts/ (gitignored) for a file the run keeps, e.g. a screenshot;
+    the paths are listed at the end of the run."""
+
+    def path(name: str) -> Path:
+        ARTIFACTS_DIR.mkdir(exist_ok=True)
+        kept = request.config.stash.setdefault(_KEPT, [])
+        kept.append(ARTIFACTS_DIR / name)
+        return kept[-1]
+
+    return path
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    for path in config.stash.get(_KEPT, []):
+        if path.exists():
+            terminalreporter.write_line(f"test artifact kept: {path}")

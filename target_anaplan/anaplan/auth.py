@@ -13,15 +13,16 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
 from target_anaplan.anaplan.errors import (
     AuthenticationError,
     TransientError,
-    tls_verification_error,
+    network_error,
+    response_error,
 )
-from target_anaplan.anaplan.retry import parse_retry_after
 
 AUTH_SCHEME = "AnaplanAuthToken"
 
@@ -73,7 +74,6 @@ class TokenAuth(ABC):
 
 # Helpers for the /token/* service, shared by the basic and certificate authenticators.
 
-_TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 _DEFAULT_LIFETIME_S = 35 * 60
 
 
@@ -85,23 +85,19 @@ def post_token_service(
     timeout_s: float,
     json: Any = None,
 ) -> requests.Response:
-    """POST to the auth host; a dropped connection, 429 or 5xx becomes ``TransientError``.
+    """POST to the auth host; a transient failure (``errors.py`` decides) is raised.
 
-    Other statuses are returned for the caller to judge (401 means different things
+    Other answers are returned for the caller to judge (401 means different things
     to a login and to a refresh). Messages name the URL path, never the headers.
     """
-    path = requests.utils.urlparse(url).path
+    describe = f"POST {urlsplit(url).path}"
     try:
         response = session.post(url, headers=headers, json=json, timeout=timeout_s)
-    except (requests.ConnectionError, requests.Timeout) as error:
-        raise tls_verification_error(f"POST {path}", error) or TransientError(
-            f"POST {path}: could not reach Anaplan ({type(error).__name__})"
-        ) from error
-    if response.status_code in _TRANSIENT_STATUSES:
-        raise TransientError(
-            f"POST {path}: Anaplan answered {response.status_code}",
-            retry_after_s=parse_retry_after(response.headers.get("Retry-After")),
-        )
+    except requests.RequestException as error:
+        raise network_error(error, describe, timeout_s=timeout_s) from error
+    refusal = response_error(response, describe)
+    if isinstance(refusal, TransientError):
+        raise refusal
     return response
 
 

@@ -6,18 +6,20 @@ lookup that fails says what does exist, so a typo is fixed in one go.
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
 import logging
 import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from typing import Any, TypeVar
 
 from target_anaplan.anaplan.client import AnaplanClient
+from target_anaplan.anaplan.encodings import decode_text
 from target_anaplan.anaplan.errors import AnaplanError, ModelUnavailableError, NotFoundError
 from target_anaplan.anaplan.models import (
+    LIST_IMPORT,
     ActionKind,
     ActionRef,
     DataSourceLayout,
@@ -32,6 +34,7 @@ T = TypeVar("T")
 _HEX32 = re.compile(r"[0-9a-fA-F]{32}")
 _LISTED_AT_MOST = 40
 _FILE_SOURCE_PREFIX = "113"
+DELETE_ACTION = "DELETE_BY_SELECTION"
 
 
 def resolve_model(client: AnaplanClient, workspace: str, model: str) -> ModelRef:
@@ -46,14 +49,15 @@ def resolve_model(client: AnaplanClient, workspace: str, model: str) -> ModelRef
     return _model_ref(ws["id"], ws["name"], entry)
 
 
-def _model_by_id(client: AnaplanClient, model_id: str) -> dict | None:
+def _model_by_id(client: AnaplanClient, model_id: str) -> dict[str, Any] | None:
     try:
-        return client.request("GET", f"/models/{model_id}").get("model")
+        found: dict[str, Any] | None = client.request("GET", f"/models/{model_id}").get("model")
+        return found
     except NotFoundError:
         return None
 
 
-def _in_workspace(client: AnaplanClient, entry: dict, workspace: str) -> ModelRef:
+def _in_workspace(client: AnaplanClient, entry: dict[str, Any], workspace: str) -> ModelRef:
     """Check a model found by id lives in the configured workspace."""
     ws_id = str(entry.get("currentWorkspaceId") or "")
     ws_name = str(entry.get("currentWorkspaceName") or ws_id)
@@ -69,7 +73,7 @@ def _in_workspace(client: AnaplanClient, entry: dict, workspace: str) -> ModelRe
     return _model_ref(ws_id, ws_name, entry)
 
 
-def _resolve_workspace(client: AnaplanClient, workspace: str) -> dict:
+def _resolve_workspace(client: AnaplanClient, workspace: str) -> dict[str, Any]:
     workspaces = client.list_all("/workspaces", "workspaces")
     try:
         return _pick(workspaces, workspace, kind="workspace", where="this Anaplan tenant")
@@ -80,7 +84,7 @@ def _resolve_workspace(client: AnaplanClient, workspace: str) -> dict:
         raise
 
 
-def _model_ref(ws_id: str, ws_name: str, entry: dict) -> ModelRef:
+def _model_ref(ws_id: str, ws_name: str, entry: dict[str, Any]) -> ModelRef:
     ref = ModelRef(
         workspace_id=ws_id,
         workspace_name=ws_name,
@@ -100,22 +104,22 @@ class Catalog:
     def __init__(self, client: AnaplanClient, model: ModelRef) -> None:
         self._client = client
         self._model = model
-        self._base = f"/workspaces/{model.workspace_id}/models/{model.model_id}"
+        self._base = model.path
         self._where = f"model {model.model_name!r}"
         self._lock = threading.Lock()
         self._cache: dict[str, Any] = {}
 
-    def files(self) -> list[dict]:
+    def files(self) -> list[dict[str, Any]]:
         """The model's import data sources and other files."""
         return self._cached("files", lambda: self._client.list_all(f"{self._base}/files", "files"))
 
-    def imports(self) -> list[dict]:
+    def imports(self) -> list[dict[str, Any]]:
         """The model's import actions."""
         return self._cached(
             "imports", lambda: self._client.list_all(f"{self._base}/imports", "imports")
         )
 
-    def processes(self) -> list[dict]:
+    def processes(self) -> list[dict[str, Any]]:
         """The model's processes."""
         return self._cached(
             "processes", lambda: self._client.list_all(f"{self._base}/processes", "processes")
@@ -146,23 +150,97 @@ class Catalog:
         )
         actions = [_action_ref("imports", e) for e in import_entries]
         actions += [_action_ref("processes", e) for e in process_entries]
+        readers = [
+            e
+            for e in [*import_entries, *process_steps]
+            if str(e.get("importDataSourceId")) == str(file_entry["id"])
+        ]
         return DataSourceTarget(
             file_id=str(file_entry["id"]),
             file_name=str(file_entry.get("name") or file_entry["id"]),
             layout=layout,
             actions=tuple(actions),
+            import_types=frozenset(str(e.get("importType") or "") for e in readers) - {""},
+            lists=tuple(
+                dict.fromkeys(
+                    _target_name(str(e.get("name") or ""))
+                    for e in readers
+                    if e.get("importType") == LIST_IMPORT
+                )
+            ),
         )
+
+    def action(self, wanted: str) -> ActionRef:
+        """A process, or else an import, by name or id (for run-level actions)."""
+        try:
+            return _action_ref("processes", self._pick_action(self.processes(), wanted, "process"))
+        except NotFoundError:
+            pass
+        try:
+            return _action_ref("imports", self._pick_action(self.imports(), wanted, "import"))
+        except NotFoundError:
+            raise NotFoundError(
+                f"No process or import {wanted!r} in {self._where}. Processes: "
+                f"{_listing(self.processes())}; imports: {_listing(self.imports())}."
+            ) from None
+
+    def lists(self) -> list[dict[str, Any]]:
+        """The model's lists (ids and names)."""
+        return self._cached("lists", lambda: self._client.list_all(f"{self._base}/lists", "lists"))
+
+    def list_ref(self, wanted: str) -> tuple[str, str]:
+        """The (id, name) of a list, by name or id."""
+        entry = _pick(self.lists(), wanted, kind="list", where=self._where)
+        return str(entry["id"]), str(entry.get("name") or entry["id"])
+
+    def delete_action(self, wanted: str) -> ActionRef:
+        """A "delete from list using selection" action, by name or id."""
+        actions = self._cached(
+            "actions", lambda: self._client.list_all(f"{self._base}/actions", "actions")
+        )
+        entry = _pick(actions, wanted, kind="action", where=self._where)
+        kind = entry.get("actionType")
+        if kind != DELETE_ACTION:
+            raise NotFoundError(
+                f"Action {entry.get('name')!r} ({entry['id']}) is a {kind or 'non-delete'} "
+                f"action, not a {DELETE_ACTION} one. Name a delete-from-list-using-selection "
+                "action in `delete_action`."
+            )
+        return _action_ref("actions", entry)
+
+    def list_parents(self, names: Iterable[str]) -> dict[str, str]:
+        """List name -> its parent list's name, for those of ``names`` the model has.
+
+        The lists listing gives only ids and names, so each list's metadata is read.
+        """
+        wanted = {name.casefold() for name in names}
+        parents = {}
+        for entry in self.lists():
+            name = str(entry.get("name") or "")
+            if name.casefold() not in wanted:
+                continue
+            lid = entry["id"]
+            body = self._cached(f"list:{lid}", partial(self._list_metadata, lid))
+            parent = (body.get("metadata") or {}).get("parent") or {}
+            if parent.get("name"):
+                parents[name] = str(parent["name"])
+        return parents
 
     def _cached(self, key: str, load: Callable[[], T]) -> T:
         with self._lock:
             if key not in self._cache:
                 self._cache[key] = load()
-            return self._cache[key]
+            cached: T = self._cache[key]
+            return cached
 
-    def _pick_action(self, entries: list[dict], wanted: str, kind: str) -> dict:
+    def _list_metadata(self, list_id: str) -> dict[str, Any]:
+        body: dict[str, Any] = self._client.request("GET", f"{self._base}/lists/{list_id}")
+        return body
+
+    def _pick_action(self, entries: list[dict[str, Any]], wanted: str, kind: str) -> dict[str, Any]:
         return _pick(entries, wanted, kind=kind, where=self._where)
 
-    def _import_steps(self, process: dict) -> list[dict]:
+    def _import_steps(self, process: dict[str, Any]) -> list[dict[str, Any]]:
         """A process's import actions, each with the id of the file it reads."""
         pid = process["id"]
         body = self._cached(
@@ -176,7 +254,9 @@ class Catalog:
         steps = (body.get("processMetadata") or {}).get("actions") or []
         return [s for s in steps if s.get("importDataSourceId")]
 
-    def _file_for(self, stream_name: str, file: str | None, readers: list[dict]) -> dict:
+    def _file_for(
+        self, stream_name: str, file: str | None, readers: list[dict[str, Any]]
+    ) -> dict[str, Any]:
         files = self.files()
         if file:
             return _pick(files, file, kind="file", where=self._where, match=_file_names)
@@ -193,7 +273,7 @@ class Catalog:
                 f"{error} Stream {stream_name!r} has no file of its own name; set its `file`."
             ) from None
 
-    def _check_reads(self, entry: dict, file_entry: dict) -> None:
+    def _check_reads(self, entry: dict[str, Any], file_entry: dict[str, Any]) -> None:
         source = str(entry.get("importDataSourceId") or "")
         if source == str(file_entry["id"]):
             return
@@ -205,7 +285,9 @@ class Catalog:
             "import reads, or choose an import that reads this file."
         )
 
-    def _layout_from_imports(self, entries: list[dict], file_entry: dict) -> DataSourceLayout:
+    def _layout_from_imports(
+        self, entries: list[dict[str, Any]], file_entry: dict[str, Any]
+    ) -> DataSourceLayout:
         layouts = [(e, self._import_layout(e, file_entry)) for e in entries]
         first_entry, first = layouts[0]
         for entry, layout in layouts[1:]:
@@ -218,7 +300,7 @@ class Catalog:
                 )
         return first
 
-    def _import_layout(self, entry: dict, file_entry: dict) -> DataSourceLayout:
+    def _import_layout(self, entry: dict[str, Any], file_entry: dict[str, Any]) -> DataSourceLayout:
         iid = entry["id"]
         body = self._cached(
             f"import:{iid}", lambda: self._client.request("GET", f"{self._base}/imports/{iid}")
@@ -241,7 +323,7 @@ class Catalog:
             ),
         )
 
-    def _layout_from_file(self, file_entry: dict) -> DataSourceLayout:
+    def _layout_from_file(self, file_entry: dict[str, Any]) -> DataSourceLayout:
         """With no import to ask, read the column names from the file's current content."""
         separator = _first(file_entry.get("separator"), ",")
         delimiter = _first(file_entry.get("delimiter"), '"')
@@ -259,7 +341,12 @@ class Catalog:
         )
 
     def _header_from_content(
-        self, file_entry: dict, separator: str, delimiter: str, encoding: str, header_row: int
+        self,
+        file_entry: dict[str, Any],
+        separator: str,
+        delimiter: str,
+        encoding: str,
+        header_row: int,
     ) -> tuple[str, ...]:
         fid = file_entry["id"]
         content = self._first_content(fid) if header_row > 0 else b""
@@ -277,7 +364,7 @@ class Catalog:
         """The start of the file as this user sees it (private copy, else default file)."""
         for path in (f"{self._base}/files/{fid}/chunks/0", f"{self._base}/files/{fid}"):
             try:
-                content = self._client.request("GET", path, expect_json=False)
+                content: bytes = self._client.request("GET", path, expect_json=False)
             except NotFoundError:
                 continue
             if content:
@@ -291,7 +378,7 @@ def _header_names(
     """Column names on line ``header_row`` of the file's first chunk."""
     if not content or header_row <= 0:
         return ()
-    text = content.decode(_codec(encoding), errors="replace").lstrip("\ufeff")
+    text = decode_text(content, encoding).lstrip("\ufeff")
     lines = text.splitlines()
     if len(lines) < header_row:
         return ()
@@ -301,14 +388,6 @@ def _header_names(
     quoting = {"quotechar": delimiter} if len(delimiter) == 1 else {"quoting": csv.QUOTE_NONE}
     row = next(csv.reader(io.StringIO(line), delimiter=separator, **quoting), [])
     return tuple(n.strip() for n in row) if any(n.strip() for n in row) else ()
-
-
-def _codec(encoding: str) -> str:
-    try:
-        return codecs.lookup(encoding).name
-    except LookupError:
-        logger.warning("Unknown file encoding %r; reading the header as UTF-8", encoding)
-        return "utf-8"
 
 
 def _first(*values: Any) -> Any:
@@ -322,11 +401,16 @@ def _first(*values: Any) -> Any:
     return values[-1]
 
 
-def _action_ref(kind: ActionKind, entry: dict) -> ActionRef:
+def _action_ref(kind: ActionKind, entry: dict[str, Any]) -> ActionRef:
     return ActionRef(kind=kind, id=str(entry["id"]), name=str(entry.get("name") or entry["id"]))
 
 
-def _file_names(entry: dict) -> Iterable[str]:
+def _target_name(import_name: str) -> str:
+    """The object an import loads, by Anaplan's naming convention "<Target> from <source>"."""
+    return import_name.split(" from ", 1)[0].strip()
+
+
+def _file_names(entry: dict[str, Any]) -> Iterable[str]:
     """A file matches its name with or without the extension ("orders" for "orders.csv")."""
     name = str(entry.get("name") or "")
     yield name
@@ -334,25 +418,25 @@ def _file_names(entry: dict) -> Iterable[str]:
         yield name.rsplit(".", 1)[0]
 
 
-def _plain_name(entry: dict) -> Iterable[str]:
+def _plain_name(entry: dict[str, Any]) -> Iterable[str]:
     yield str(entry.get("name") or "")
 
 
 def _pick(
-    entries: list[dict],
+    entries: list[dict[str, Any]],
     wanted: str,
     *,
     kind: str,
     where: str,
-    match: Callable[[dict], Iterable[str]] = _plain_name,
-) -> dict:
+    match: Callable[[dict[str, Any]], Iterable[str]] = _plain_name,
+) -> dict[str, Any]:
     """The one entry whose id or name is ``wanted``; otherwise an error listing them all.
 
     Tried in turn: the id, the exact name, an alias (e.g. a file name without its
     extension), then any of those ignoring case. The first tier with a match decides.
     """
     key = wanted.strip()
-    tiers: tuple[Callable[[dict], bool], ...] = (
+    tiers: tuple[Callable[[dict[str, Any]], bool], ...] = (
         lambda e: str(e.get("id", "")).lower() == key.lower(),
         lambda e: str(e.get("name", "")) == key,
         lambda e: key in match(e),
@@ -373,7 +457,7 @@ def _pick(
     )
 
 
-def _listing(entries: list[dict]) -> str:
+def _listing(entries: list[dict[str, Any]]) -> str:
     if not entries:
         return "none"
     shown = [f"{e.get('name')!r} ({e.get('id')})" for e in entries[:_LISTED_AT_MOST]]

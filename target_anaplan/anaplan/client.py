@@ -16,17 +16,14 @@ from requests.adapters import HTTPAdapter
 
 from target_anaplan.anaplan.auth import TokenAuth
 from target_anaplan.anaplan.errors import (
-    AnaplanError,
     ApiError,
     AuthenticationError,
-    ModelUnavailableError,
-    NotFoundError,
-    TransientError,
-    anaplan_message,
-    tls_verification_error,
+    network_error,
+    response_error,
 )
 from target_anaplan.anaplan.regions import Hosts
-from target_anaplan.anaplan.retry import RetryPolicy, call_with_retry, parse_retry_after
+from target_anaplan.anaplan.retry import RetryPolicy, call_with_retry
+from target_anaplan.anaplan.tasks import RunningTasks
 
 logger = logging.getLogger(__name__)
 
@@ -34,12 +31,6 @@ T = TypeVar("T")
 
 PAGE_SIZE = 5000
 POOL_SIZE = 16
-_TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
-_MODEL_UNAVAILABLE = {
-    422: "is archived; unarchive the model in Anaplan, then try again",
-    423: "is locked; unlock the model in Anaplan, then try again",
-    424: "is offline; bring the model online in Anaplan, then try again",
-}
 
 
 def _user_agent() -> str:
@@ -50,11 +41,6 @@ def _user_agent() -> str:
 
 
 _USER_AGENT = _user_agent()
-_NETWORK_ERRORS = (
-    requests.ConnectionError,
-    requests.Timeout,
-    requests.exceptions.ChunkedEncodingError,
-)
 
 
 def new_session() -> requests.Session:
@@ -88,6 +74,8 @@ class AnaplanClient:
         self.timeout_s = timeout_s
         self.session = session if session is not None else requests.Session()
         _mount_pool(self.session)
+        # Tasks started and not yet seen finished: a signal handler cancels them.
+        self.running_tasks = RunningTasks()
 
     def request(
         self,
@@ -132,15 +120,17 @@ class AnaplanClient:
                     for block in response.iter_content(chunk_size=1 << 20):
                         dest.write(block)
                         written += len(block)
-                except _NETWORK_ERRORS as error:
-                    raise TransientError(f"{describe}: connection lost during download") from error
+                except requests.RequestException as error:
+                    raise network_error(error, f"{describe} (during the download)") from error
                 return written
 
         return self._attempts(attempt, describe, retry=True)
 
-    def list_all(self, path: str, key: str, *, params: dict[str, Any] | None = None) -> list[dict]:
+    def list_all(
+        self, path: str, key: str, *, params: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
         """Every item of a paged list; a missing ``key`` means an empty list."""
-        items: list[dict] = []
+        items: list[dict[str, Any]] = []
         while True:
             page_params = {**(params or {}), "limit": PAGE_SIZE, "offset": len(items)}
             body = self.request("GET", path, params=page_params)
@@ -194,19 +184,8 @@ class AnaplanClient:
             return self.session.request(
                 method, url, headers=all_headers, timeout=self.timeout_s, stream=stream, **kwargs
             )
-        except requests.Timeout as error:
-            raise TransientError(
-                f"{method} {path}: no answer from Anaplan within {self.timeout_s:.0f} s"
-            ) from error
-        except _NETWORK_ERRORS as error:
-            untrusted = tls_verification_error(f"{method} {path}", error)
-            raise untrusted or TransientError(
-                f"{method} {path}: could not reach Anaplan ({type(error).__name__})"
-            ) from error
         except requests.RequestException as error:
-            raise AnaplanError(
-                f"{method} {path}: request failed ({type(error).__name__})"
-            ) from error
+            raise network_error(error, f"{method} {path}", timeout_s=self.timeout_s) from error
 
 
 def _read_body(response: requests.Response, describe: str, *, expect_json: bool) -> Any:
@@ -225,35 +204,6 @@ def _read_body(response: requests.Response, describe: str, *, expect_json: bool)
 
 
 def _raise_for_status(response: requests.Response, describe: str) -> None:
-    """Map an error status to the taxonomy; 2xx passes."""
-    status = response.status_code
-    if status < 400:
-        return
-    detail = anaplan_message(response)
-    suffix = f": {detail}" if detail else ""
-    if status == 429:
-        raise TransientError(
-            f"{describe}: Anaplan is rate limiting (HTTP 429){suffix}",
-            retry_after_s=parse_retry_after(response.headers.get("Retry-After")),
-        )
-    if status == 409:
-        raise TransientError(f"{describe}: the model is busy (HTTP 409){suffix}")
-    if status in _TRANSIENT_STATUSES:
-        raise TransientError(
-            f"{describe}: Anaplan answered HTTP {status}{suffix}",
-            retry_after_s=parse_retry_after(response.headers.get("Retry-After")),
-        )
-    if status == 404:
-        raise NotFoundError(
-            f"{describe}: not found (HTTP 404){suffix}. The id is wrong, the object was "
-            "deleted, or the user has no access to it."
-        )
-    if status in _MODEL_UNAVAILABLE:
-        raise ModelUnavailableError(f"{describe}: the model {_MODEL_UNAVAILABLE[status]}{suffix}")
-    if status == 403:
-        raise ApiError(
-            f"{describe}: permission denied (HTTP 403){suffix}. Give the user access to this "
-            "object in Anaplan.",
-            status=status,
-        )
-    raise ApiError(f"{describe}: Anaplan answered HTTP {status}{suffix}", status=status)
+    error = response_error(response, describe)
+    if error is not None:
+        raise error

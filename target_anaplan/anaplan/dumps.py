@@ -31,7 +31,7 @@ def download_dump(
     An import has one dump; a process has one per nested import (``.../dumps/{objectId}``).
     """
     action = outcome.action
-    tasks = f"/workspaces/{model.workspace_id}/models/{model.model_id}/{action.kind}/{action.id}"
+    tasks = f"{model.path}/{action.kind}/{action.id}"
     task_path = f"{tasks}/tasks/{outcome.task_id}"
     if action.kind == "imports":
         sources = [(f"{task_path}/dump", f"{action.id}-{outcome.task_id}.csv")]

@@ -1,24 +1,33 @@
-"""One error taxonomy for every Anaplan call.
+"""The Anaplan client's errors, and the one place that decides transient vs terminal.
 
 Every failure the client raises is an ``AnaplanError`` whose message is written for the
 user (what failed and how to fix it). ``TransientError`` is the only kind the retry
-policy retries; everything else is terminal.
+policy retries; everything else is terminal. Which is which is decided here, once: by
+``response_error`` for an HTTP answer and by ``network_error`` for a request that got
+no answer. The Integration API client, the auth service and OAuth all ask them.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
+
+import requests
+
+from target_anaplan.errors import TargetAnaplanError
 
 if TYPE_CHECKING:
     from target_anaplan.anaplan.models import TaskOutcome
 
 
-class AnaplanError(Exception):
+class AnaplanError(TargetAnaplanError):
     """Base class; ``str(error)`` is a complete, user-facing sentence."""
 
 
 class TransientError(AnaplanError):
-    """A failure that may succeed if tried again (429, 5xx, dropped connection)."""
+    """A failure that may succeed if tried again (429, 409, 5xx, dropped connection)."""
 
     def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
         super().__init__(message)
@@ -26,7 +35,7 @@ class TransientError(AnaplanError):
 
 
 class ApiError(AnaplanError):
-    """A terminal HTTP error from Anaplan (4xx other than 401/429)."""
+    """A terminal HTTP error from Anaplan (4xx other than 401/409/429)."""
 
     def __init__(self, message: str, *, status: int) -> None:
         super().__init__(message)
@@ -37,12 +46,19 @@ class AuthenticationError(AnaplanError):
     """Credentials were refused, or a refresh token can no longer be used."""
 
 
-class NotFoundError(AnaplanError):
+class NotFoundError(ApiError):
     """A workspace, model, file, import or process named in config does not exist."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, status=404)
 
 
 class ModelUnavailableError(AnaplanError):
     """The model is archived (422), locked (423) or offline (424)."""
+
+
+class UploadExpiredError(AnaplanError):
+    """Anaplan no longer holds the upload being sent (chunks lost); it must start again."""
 
 
 class ActionFailedError(AnaplanError):
@@ -57,20 +73,74 @@ class ActionFailedError(AnaplanError):
         self.outcomes = outcomes
 
 
-def tls_verification_error(where: str, error: BaseException) -> AnaplanError | None:
-    """A terminal error if ``error`` is a failed TLS certificate check, else None.
+_TRANSIENT_STATUSES = frozenset({409, 429, 500, 502, 503, 504})
+_MODEL_UNAVAILABLE = {
+    422: "is archived; unarchive the model in Anaplan, then try again",
+    423: "is locked; unlock the model in Anaplan, then try again",
+    424: "is offline; bring the model online in Anaplan, then try again",
+}
+_NETWORK_ERRORS = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+)
 
-    Retrying cannot fix an untrusted certificate, and the usual cause (a proxy that
-    re-signs HTTPS) has one fix: the CA bundle setting.
+
+def response_error(response: requests.Response, describe: str) -> AnaplanError | None:
+    """The error an HTTP answer means, or None for a success (any status below 400).
+
+    Transient: 409 (model busy), 429 and 5xx, with the server's ``Retry-After``. Every
+    other status is terminal. ``describe`` ("GET /path") starts the message.
+    """
+    status = response.status_code
+    if status < 400:
+        return None
+    detail = anaplan_message(response)
+    suffix = f": {detail}" if detail else ""
+    if status in _TRANSIENT_STATUSES:
+        what = {409: "the model is busy", 429: "Anaplan is rate limiting"}.get(
+            status, "Anaplan answered"
+        )
+        return TransientError(
+            f"{describe}: {what} (HTTP {status}){suffix}",
+            retry_after_s=parse_retry_after(response.headers.get("Retry-After")),
+        )
+    if status == 404:
+        return NotFoundError(
+            f"{describe}: not found (HTTP 404){suffix}. The id is wrong, the object was "
+            "deleted, or the user has no access to it."
+        )
+    if status in _MODEL_UNAVAILABLE:
+        return ModelUnavailableError(f"{describe}: the model {_MODEL_UNAVAILABLE[status]}{suffix}")
+    if status == 403:
+        return ApiError(
+            f"{describe}: permission denied (HTTP 403){suffix}. Give the user access to this "
+            "object in Anaplan.",
+            status=status,
+        )
+    return ApiError(f"{describe}: Anaplan answered HTTP {status}{suffix}", status=status)
+
+
+def network_error(
+    error: requests.RequestException, describe: str, *, timeout_s: float | None = None
+) -> AnaplanError:
+    """The error a request without an answer means: transient, except TLS and misuse.
+
+    Retrying cannot fix an untrusted certificate, and its usual cause (a proxy that
+    re-signs HTTPS) has one fix, the CA bundle setting; nor a malformed request.
     """
     text = str(error)
-    if "CERTIFICATE_VERIFY_FAILED" not in text and "certificate verify failed" not in text:
-        return None
-    return AnaplanError(
-        f"{where}: the TLS certificate of the Anaplan host could not be verified. If a proxy "
-        "re-signs HTTPS traffic, set ca_bundle to a PEM file with its CA certificate "
-        "(TLS verification is always on)."
-    )
+    if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+        return AnaplanError(
+            f"{describe}: the TLS certificate of the Anaplan host could not be verified. If a "
+            "proxy re-signs HTTPS traffic, set ca_bundle to a PEM file with its CA certificate "
+            "(TLS verification is always on)."
+        )
+    if isinstance(error, requests.Timeout) and timeout_s is not None:
+        return TransientError(f"{describe}: no answer from Anaplan within {timeout_s:.0f} s")
+    if isinstance(error, _NETWORK_ERRORS):
+        return TransientError(f"{describe}: could not reach Anaplan ({type(error).__name__})")
+    return AnaplanError(f"{describe}: request failed ({type(error).__name__})")
 
 
 def anaplan_message(response: Any) -> str:
@@ -92,3 +162,19 @@ def anaplan_message(response: Any) -> str:
         if body.get(key):
             return str(body[key])[:300]
     return str(status or "")[:300]
+
+
+def parse_retry_after(value: str | None, *, now: Callable[[], float] = time.time) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    if not value or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - now())

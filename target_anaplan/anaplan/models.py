@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-ActionKind = Literal["imports", "processes"]
+ActionKind = Literal["imports", "processes", "actions"]
+LIST_IMPORT = "HIERARCHY_DATA"  # the importType of an import into a list
+# How an action of each kind is named in messages.
+KIND_LABELS: dict[str, str] = {"imports": "import", "processes": "process", "actions": "action"}
 
 
 @dataclass(frozen=True)
@@ -16,6 +19,11 @@ class ModelRef:
     workspace_name: str
     model_id: str
     model_name: str
+
+    @property
+    def path(self) -> str:
+        """The model's root in the Integration API: ``/workspaces/{ws}/models/{m}``."""
+        return f"/workspaces/{self.workspace_id}/models/{self.model_id}"
 
 
 @dataclass(frozen=True)
@@ -43,15 +51,33 @@ class ActionRef:
     id: str
     name: str
 
+    @property
+    def label(self) -> str:
+        """``import 'Load orders' (112000000001)``, for messages."""
+        return f"{KIND_LABELS[self.kind]} {self.name!r} ({self.id})"
+
 
 @dataclass(frozen=True)
 class DataSourceTarget:
-    """Everything needed to commit one stream: the file, its layout, what to run."""
+    """Everything needed to commit one stream: the file, its layout, what to run.
+
+    ``import_types`` are the ``importType`` of every import that reads the file (directly or
+    as a process step): ``HIERARCHY_DATA`` loads a list, ``MODULE_DATA`` a module. ``lists``
+    names the lists those list imports load, as far as their names tell ("<List> from
+    <file>", Anaplan's naming convention; the API has no field for an import's target).
+    """
 
     file_id: str
     file_name: str
     layout: DataSourceLayout
     actions: tuple[ActionRef, ...] = ()
+    import_types: frozenset[str] = frozenset()
+    lists: tuple[str, ...] = ()
+
+    @property
+    def loads_lists(self) -> bool:
+        """Whether the stream's imports load list items (so modules may depend on it)."""
+        return LIST_IMPORT in self.import_types
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,9 @@ from target_anaplan.anaplan.auth import Token, TokenAuth
 from target_anaplan.anaplan.errors import (
     AuthenticationError,
     TransientError,
-    tls_verification_error,
+    network_error,
+    response_error,
 )
-from target_anaplan.anaplan.retry import parse_retry_after
 from target_anaplan.anaplan.token_store import StoredToken, TokenStore, seed_hash
 
 logger = logging.getLogger(__name__)
@@ -59,17 +59,14 @@ def oauth_post(
     an RFC 6749 error answer, ``AuthenticationError`` otherwise. Messages never
     contain the request body (it holds secrets).
     """
+    describe = f"Anaplan OAuth at {url}"
     try:
         response = session.post(url, json=dict(body), timeout=timeout_s)
-    except (requests.ConnectionError, requests.Timeout) as error:
-        raise tls_verification_error(f"Anaplan OAuth at {url}", error) or TransientError(
-            f"Could not reach Anaplan OAuth at {url} ({type(error).__name__})."
-        ) from None
-    if response.status_code == 429 or response.status_code >= 500:
-        raise TransientError(
-            f"Anaplan OAuth at {url} answered HTTP {response.status_code}.",
-            retry_after_s=parse_retry_after(response.headers.get("Retry-After")),
-        )
+    except requests.RequestException as error:
+        raise network_error(error, describe, timeout_s=timeout_s) from None
+    refusal = response_error(response, describe)
+    if isinstance(refusal, TransientError):
+        raise refusal
     data = _json_or_none(response)
     if response.ok and isinstance(data, dict):
         return data

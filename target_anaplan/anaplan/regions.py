@@ -81,22 +81,28 @@ def resolve_hosts(
         raise ValueError(f"Unknown Anaplan region {region!r}. Valid regions: {', '.join(REGIONS)}.")
     default = REGIONS[code]
     return Hosts(
-        api_base_url=_checked_url("api_base_url", api_base_url or default.api_base_url),
-        auth_base_url=_checked_url("auth_base_url", auth_base_url or default.auth_base_url),
-        oauth_base_url=_checked_url("oauth_base_url", oauth_base_url or default.oauth_base_url),
+        api_base_url=check_url("api_base_url", api_base_url or default.api_base_url),
+        auth_base_url=check_url("auth_base_url", auth_base_url or default.auth_base_url),
+        oauth_base_url=check_url("oauth_base_url", oauth_base_url or default.oauth_base_url),
     )
 
 
-def _checked_url(setting: str, url: str) -> str:
+def check_url(setting: str, url: str) -> str:
+    """``url`` without trailing slash, if it is safe to send credentials to; else ValueError.
+
+    The one rule for every base URL: https, or plain http to a loopback host only (the
+    simulator, a local proxy), since plain http elsewhere would expose the credentials.
+    """
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(
-            f"{setting} {url!r} is not an http(s) URL, e.g. https://api.anaplan.com/2/0."
+            f"Setting `{setting}` is not a URL: {url!r} is not an http(s) URL. Use "
+            "https://host[/path], e.g. https://api.anaplan.com/2/0."
         )
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
         raise ValueError(
-            f"{setting} {url!r} uses plain http; use https (plain http is only allowed "
-            "for loopback hosts such as 127.0.0.1 or localhost)."
+            f"Setting `{setting}` uses plain http for a non-loopback host: {url!r}; use "
+            "https:// (http:// is accepted only for 127.0.0.1, ::1 and localhost)."
         )
     return url.strip().rstrip("/")
 

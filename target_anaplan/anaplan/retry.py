@@ -1,25 +1,29 @@
-"""The one retry decision for every Anaplan call.
+"""The one retry policy for every Anaplan call, on the ``backoff`` module.
 
-Only ``TransientError`` is retried (429, 409 model busy, 5xx, dropped connections);
-everything else is terminal. Waits grow exponentially with full jitter, a server's
-``Retry-After`` wins, and a deadline bounds the whole effort.
+Only ``TransientError`` is retried (``errors.py`` decides what is transient); everything
+else is terminal. Waits grow exponentially with full jitter, a server's ``Retry-After``
+wins, and a deadline bounds the whole effort: a wait that would end past it is not
+started, the call gives up at once instead.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
-from typing import TypeVar
+from typing import Any, TypeVar
+
+import backoff
 
 from target_anaplan.anaplan.errors import TransientError
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+# Full jitter: a uniform wait in [0, ceiling]. A module attribute so tests can make it exact.
+jitter: Callable[[float], float] = backoff.full_jitter
 
 
 @dataclass(frozen=True)
@@ -33,69 +37,60 @@ class RetryPolicy:
 
     def backoff_s(self, failures: int) -> float:
         """The backoff ceiling after ``failures`` failed attempts (1, 2, 4, ... capped)."""
-        return min(self.max_delay_s, self.base_delay_s * 2 ** (failures - 1))
+        return min(self.max_delay_s, self.base_delay_s * 2.0 ** (failures - 1))
 
 
-def jitter(ceiling_s: float) -> float:
-    """Full jitter: a uniform wait in [0, ceiling]. Separate so tests can make it exact."""
-    return random.uniform(0, ceiling_s)
+def _waits(policy: RetryPolicy) -> Generator[float, Any, None]:
+    """backoff's wait generator: it is sent each failure and yields the wait before the next.
+
+    Stopping (returning) makes backoff give up on the failure it just sent.
+    """
+    started = time.monotonic()
+    failures = 0
+    error: TransientError = yield 0.0  # backoff primes the generator first (value unused)
+    while True:
+        failures += 1
+        wait = error.retry_after_s
+        if wait is None:
+            wait = jitter(policy.backoff_s(failures))
+        if time.monotonic() - started + max(wait, 0.0) > policy.deadline_s:
+            return
+        error = yield max(wait, 0.0)
 
 
-def parse_retry_after(value: str | None, *, now: Callable[[], float] = time.time) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
-    if not value or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        return max(0.0, float(text))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - now())
-
-
-def call_with_retry(
-    fn: Callable[[], T],
-    policy: RetryPolicy,
-    *,
-    describe: str,
-    sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.monotonic,
-) -> T:
+def call_with_retry(fn: Callable[[], T], policy: RetryPolicy, *, describe: str) -> T:
     """Call ``fn`` until it succeeds, retrying ``TransientError`` within the policy.
 
     When attempts or the deadline run out, raises a ``TransientError`` naming
     ``describe``, the attempts made and the last failure.
     """
-    started = clock()
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            return fn()
-        except TransientError as error:
-            delay = _delay_s(policy, attempt, error)
-            elapsed = clock() - started
-            if attempt >= policy.max_attempts or elapsed + delay > policy.deadline_s:
-                raise TransientError(
-                    f"Gave up on {describe} after {attempt} attempt(s) in {elapsed:.0f} s: {error}",
-                    retry_after_s=error.retry_after_s,
-                ) from error
-            logger.warning(
-                "%s failed (%s); retrying in %.1f s (attempt %d of %d)",
-                describe,
-                error,
-                delay,
-                attempt + 1,
-                policy.max_attempts,
-            )
-            sleep(delay)
+    ended: dict[str, Any] = {}
 
+    def log_retry(details: Any) -> None:
+        logger.warning(
+            "%s failed (%s); retrying in %.1f s (attempt %d of %d)",
+            describe,
+            details["exception"],
+            details["wait"],
+            details["tries"] + 1,
+            policy.max_attempts,
+        )
 
-def _delay_s(policy: RetryPolicy, failures: int, error: TransientError) -> float:
-    if error.retry_after_s is not None:
-        return max(0.0, error.retry_after_s)
-    return jitter(policy.backoff_s(failures))
+    retrying = backoff.on_exception(
+        _waits,
+        TransientError,
+        max_tries=policy.max_attempts,
+        jitter=None,  # applied by _waits, never to a server's Retry-After
+        on_backoff=log_retry,
+        on_giveup=ended.update,
+        logger=None,
+        policy=policy,
+    )(fn)
+    try:
+        return retrying()
+    except TransientError as error:
+        raise TransientError(
+            f"Gave up on {describe} after {ended['tries']} attempt(s) in "
+            f"{ended['elapsed']:.0f} s: {error}",
+            retry_after_s=error.retry_after_s,
+        ) from error

@@ -4,8 +4,9 @@ Starting a task is not idempotent (a blind retry could load the data twice), so 
 action's newest task ids are noted before the first POST, and after an ambiguous
 failure a task that was not among them is adopted instead of posting again. Imports
 lock the model: a task that stays ``NOT_STARTED`` is queued behind another action, so
-we keep waiting (within the timeout) and say so. Tasks being waited for are known to
-``cancel_running_tasks``, so a signal handler can stop them before the process exits.
+we keep waiting (within the timeout) and say so. Tasks being waited for are kept in
+their client's ``running_tasks``, so a signal handler can cancel them before the process
+exits (``cancel_running_tasks``).
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from target_anaplan.anaplan.client import AnaplanClient
 from target_anaplan.anaplan.errors import ActionFailedError, AnaplanError
 from target_anaplan.anaplan.models import ActionRef, ModelRef, TaskOutcome
 from target_anaplan.anaplan.retry import call_with_retry
+
+if TYPE_CHECKING:  # the client owns a RunningTasks: a runtime import would be circular
+    from target_anaplan.anaplan.client import AnaplanClient
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +32,6 @@ TERMINAL_STATES = frozenset({"COMPLETE", "CANCELLED"})
 # (unless more than this many tasks of the action were started meanwhile).
 ADOPT_WINDOW = 100
 LOCK_LOG_EVERY_S = 60.0
-_KIND_LABEL = {"imports": "import", "processes": "process"}
 
 
 @dataclass
@@ -40,7 +43,7 @@ class _Running:
     started: float  # monotonic clock
     last_lock_log: float
     model_id: str = ""
-    task: dict = field(default_factory=dict)
+    task: dict[str, Any] = field(default_factory=dict)
 
 
 def run_actions(
@@ -65,12 +68,12 @@ def run_actions(
         running: list[_Running] = []
         try:
             for action in batch:
-                running.append(_start(client, model, action, sleep=sleep, clock=clock))
+                running.append(_start(client, model, action, clock=clock))
         except BaseException:
             # The commit fails: tasks already started must not load on unwatched.
             for item in running:
                 _cancel(client, item)
-            _RUNNING.discard(running)
+            client.running_tasks.discard(running)
             raise
         _wait(client, running, poll_interval_s, timeout_s, sleep=sleep, clock=clock)
         return _verdict(running)
@@ -80,12 +83,12 @@ def run_actions(
     return [outcome for action in actions for outcome in run([action])]
 
 
-def parse_task(action: ActionRef, task: dict) -> TaskOutcome:
+def parse_task(action: ActionRef, task: dict[str, Any]) -> TaskOutcome:
     """A ``TaskOutcome`` from a task body (``{"task": {...}}`` or the task itself).
 
     A process's ``counts`` and ``messages`` include those of its nested results.
     """
-    inner = task.get("task") if isinstance(task.get("task"), dict) else task
+    inner: dict[str, Any] = task["task"] if isinstance(task.get("task"), dict) else task
     result = inner.get("result") or {}
     nested = tuple(_nested_outcome(inner, n) for n in result.get("nestedResults") or ())
     counts = _counts(result.get("details"))
@@ -106,7 +109,7 @@ def parse_task(action: ActionRef, task: dict) -> TaskOutcome:
     )
 
 
-def _nested_outcome(task: dict, result: dict) -> TaskOutcome:
+def _nested_outcome(task: dict[str, Any], result: dict[str, Any]) -> TaskOutcome:
     object_id = str(result.get("objectId") or "")
     step = ActionRef(kind="imports", id=object_id, name=str(result.get("objectName") or object_id))
     return parse_task(
@@ -144,14 +147,11 @@ def _messages(details: object) -> list[str]:
 
 
 def _tasks_path(model: ModelRef, action: ActionRef) -> str:
-    return (
-        f"/workspaces/{model.workspace_id}/models/{model.model_id}/{action.kind}/{action.id}/tasks"
-    )
+    return f"{model.path}/{action.kind}/{action.id}/tasks"
 
 
-def _describe(action: ActionRef, *, upper: bool = False) -> str:
-    kind = _KIND_LABEL.get(action.kind, action.kind)
-    return f"{kind.title() if upper else kind} {action.name!r} ({action.id})"
+def _capitalized(action: ActionRef) -> str:
+    return action.label[:1].upper() + action.label[1:]
 
 
 def _start(
@@ -159,7 +159,6 @@ def _start(
     model: ModelRef,
     action: ActionRef,
     *,
-    sleep: Callable[[float], None],
     clock: Callable[[], float],
 ) -> _Running:
     """Start one task, adopting instead of re-posting after an ambiguous failure."""
@@ -175,25 +174,19 @@ def _start(
             adopted = _task_started_since(client, path, known)
             if adopted:
                 logger.info(
-                    "Adopting task %s of %s started before a failure", adopted, _describe(action)
+                    "Adopting task %s of %s started before a failure", adopted, action.label
                 )
                 return adopted
         posted = True
         body = client.request("POST", path, json={"localeName": "en_US"}, retry=False)
-        task = body.get("task") if isinstance(body.get("task"), dict) else body
+        task = body["task"] if isinstance(body.get("task"), dict) else body
         task_id = task.get("taskId") or body.get("taskId")
         if not task_id:
-            raise AnaplanError(f"Anaplan started {_describe(action)} without returning a task id")
+            raise AnaplanError(f"Anaplan started {action.label} without returning a task id")
         return str(task_id)
 
-    task_id = call_with_retry(
-        attempt,
-        client.retry_policy,
-        describe=f"starting {_describe(action)}",
-        sleep=sleep,
-        clock=clock,
-    )
-    logger.info("Started %s as task %s", _describe(action), task_id)
+    task_id = call_with_retry(attempt, client.retry_policy, describe=f"starting {action.label}")
+    logger.info("Started %s as task %s", action.label, task_id)
     now = clock()
     item = _Running(
         action=action,
@@ -202,11 +195,11 @@ def _start(
         last_lock_log=now,
         model_id=model.model_id,
     )
-    _RUNNING.add(client, item)
+    client.running_tasks.add(item)
     return item
 
 
-def _newest_tasks(client: AnaplanClient, path: str) -> list[dict]:
+def _newest_tasks(client: AnaplanClient, path: str) -> list[dict[str, Any]]:
     """The action's most recent tasks, newest first (one page of ``ADOPT_WINDOW``)."""
     params = {"sort": "-creationDate", "limit": ADOPT_WINDOW}
     body = client.request("GET", path, params=params, retry=False)
@@ -225,7 +218,7 @@ def _task_started_since(client: AnaplanClient, path: str, known: set[str]) -> st
     return str(min(fresh, key=_creation_ms)["taskId"])
 
 
-def _creation_ms(task: dict) -> float:
+def _creation_ms(task: dict[str, Any]) -> float:
     try:
         return float(task.get("creationTime") or 0)
     except (TypeError, ValueError):
@@ -254,7 +247,7 @@ def _wait(
             _cancel(client, item)
         raise
     finally:
-        _RUNNING.discard(running)
+        client.running_tasks.discard(running)
 
 
 def _poll_until_done(
@@ -270,13 +263,13 @@ def _poll_until_done(
     while pending:
         for item in list(pending):
             body = client.request("GET", item.path)
-            item.task = body.get("task") if isinstance(body.get("task"), dict) else body
+            item.task = body["task"] if isinstance(body.get("task"), dict) else body
             state = str(item.task.get("taskState") or "")
             if state in TERMINAL_STATES:
                 pending.remove(item)
             elif clock() - item.started >= timeout_s:
                 raise ActionFailedError(
-                    f"{_describe(item.action, upper=True)} did not finish within "
+                    f"{_capitalized(item.action)} did not finish within "
                     f"{timeout_s:.0f} s (last state {state or 'unknown'}); asked Anaplan to "
                     f"cancel task {item.path.rsplit('/', 1)[-1]}. Raise the task timeout or "
                     "check what keeps the model busy."
@@ -292,7 +285,7 @@ def _log_lock_wait(client: AnaplanClient, item: _Running, now: float) -> None:
         item.last_lock_log = now
         logger.info(
             "%s is waiting for the model lock (another action is running%s); waited %.0f s",
-            _describe(item.action, upper=True),
+            _capitalized(item.action),
             _model_activity(client, item.model_id),
             now - item.started,
         )
@@ -311,45 +304,42 @@ def _model_activity(client: AnaplanClient, model_id: str) -> str:
     return f", model status: {' '.join(parts)}" if parts else ""
 
 
-class _Registry:
-    """Tasks started by this process and not yet seen finished, across drain threads."""
+class RunningTasks:
+    """Tasks a client started and has not yet seen finish, across drain threads."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._items: dict[int, tuple[AnaplanClient, _Running]] = {}
+        self._items: dict[int, _Running] = {}
 
-    def add(self, client: AnaplanClient, item: _Running) -> None:
+    def add(self, item: _Running) -> None:
         with self._lock:
-            self._items[id(item)] = (client, item)
+            self._items[id(item)] = item
 
     def discard(self, items: Sequence[_Running]) -> None:
         with self._lock:
             for item in items:
                 self._items.pop(id(item), None)
 
-    def take_all(self) -> list[tuple[AnaplanClient, _Running]]:
+    def take_all(self) -> list[_Running]:
         with self._lock:
             items = list(self._items.values())
             self._items.clear()
             return items
 
 
-_RUNNING = _Registry()
-
-
-def cancel_running_tasks(timeout_s: float = 10.0) -> int:
-    """Ask Anaplan to cancel every task this process still waits for; returns how many.
+def cancel_running_tasks(client: AnaplanClient, timeout_s: float = 10.0) -> int:
+    """Ask Anaplan to cancel every task ``client`` still waits for; returns how many.
 
     For signal handlers: an abandoned task would otherwise keep loading rows whose state
     is never emitted, or run later on the file the next run uploads. The requests go out
     on a helper thread bounded by ``timeout_s``, because the signal may have interrupted
     the main thread while it held a lock the HTTP client needs.
     """
-    items: list[tuple[AnaplanClient, _Running]] = []
+    items: list[_Running] = []
 
     def cancel_all() -> None:
-        items.extend(_RUNNING.take_all())
-        for client, item in items:
+        items.extend(client.running_tasks.take_all())
+        for item in items:
             _cancel(client, item)
 
     worker = threading.Thread(target=cancel_all, name="cancel-tasks", daemon=True)
@@ -359,11 +349,11 @@ def cancel_running_tasks(timeout_s: float = 10.0) -> int:
 
 
 def _cancel(client: AnaplanClient, item: _Running) -> None:
-    logger.warning("Asking Anaplan to cancel %s", _describe(item.action))
+    logger.warning("Asking Anaplan to cancel %s", item.action.label)
     try:
         client.request("DELETE", item.path, retry=False)
     except AnaplanError as error:
-        logger.warning("Could not cancel %s: %s", _describe(item.action), error)
+        logger.warning("Could not cancel %s: %s", item.action.label, error)
 
 
 def _verdict(running: list[_Running]) -> list[TaskOutcome]:
@@ -384,7 +374,7 @@ def _succeeded(outcome: TaskOutcome) -> bool:
 
 
 def _failure_text(outcome: TaskOutcome) -> str:
-    what = _describe(outcome.action, upper=True)
+    what = _capitalized(outcome.action)
     if outcome.task_state == "CANCELLED":
         return f"{what} was cancelled in Anaplan (task {outcome.task_id})"
     detail = " | ".join(outcome.messages) or "Anaplan gave no reason"

@@ -2,8 +2,9 @@
 
 The flow is Anaplan's "unknown chunk count" upload: announce ``chunkCount: -1``, PUT
 chunks 0..n-1 in order, then ``/complete``. A chunk PUT is idempotent (the same index
-replaces), so it is retried like any call; an upload that still cannot be finished
-starts over once from chunk 0.
+replaces), so it is retried like any call; an upload that still cannot be finished for a
+transient reason, or that Anaplan no longer holds, starts over once from chunk 0 while
+the retry deadline allows. A terminal refusal (403, 400, ...) is never retried.
 
 A chunk may be given as the pieces it is made of: they are compressed one by one, so
 only the compressed chunk (the PUT body, several times smaller) is ever held whole.
@@ -13,12 +14,19 @@ from __future__ import annotations
 
 import io
 import logging
+import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from target_anaplan.anaplan.client import AnaplanClient
-from target_anaplan.anaplan.errors import AnaplanError, ApiError, TransientError
+from target_anaplan.anaplan.errors import (
+    AnaplanError,
+    NotFoundError,
+    TransientError,
+    UploadExpiredError,
+)
 from target_anaplan.anaplan.models import ModelRef
 
 logger = logging.getLogger(__name__)
@@ -32,7 +40,7 @@ ChunkSource = Iterable[Chunk] | Callable[[], Iterable[Chunk]]
 _GZIP_LEVEL = 3
 _GZIP_WBITS = 31  # zlib's gzip container
 MAX_CHUNKS = 1000  # Anaplan's limit per file
-_RESTARTABLE = (TransientError, ApiError)
+_RESTARTABLE = (TransientError, UploadExpiredError)
 
 
 @dataclass(frozen=True)
@@ -55,12 +63,14 @@ def upload_file(
     iterator (a generator) is accepted but an upload from it cannot restart. No chunks
     at all uploads an empty file.
     """
-    path = f"/workspaces/{model.workspace_id}/models/{model.model_id}/files/{file_id}"
+    path = f"{model.path}/files/{file_id}"
+    started = time.monotonic()
     name = _announce(client, path, file_id)
     try:
         return _send_chunks(client, path, file_id, name, _fresh(chunks))
     except _RESTARTABLE as error:
-        if isinstance(chunks, Iterator):
+        late = time.monotonic() - started >= client.retry_policy.deadline_s
+        if isinstance(chunks, Iterator) or late:
             raise
         logger.warning("Upload to file %r failed (%s); starting again from chunk 0", name, error)
         name = _announce(client, path, file_id)
@@ -94,13 +104,18 @@ def _send_chunks(
                 "raise the chunk size."
             )
         size, compressed = _gzip(chunk)
-        client.request(
-            "PUT",
-            f"{path}/chunks/{count}",
-            data=compressed,
-            headers={"Content-Type": "application/x-gzip"},
-            expect_json=False,
-        )
+        try:
+            client.request(
+                "PUT",
+                f"{path}/chunks/{count}",
+                data=compressed,
+                headers={"Content-Type": "application/x-gzip"},
+                expect_json=False,
+            )
+        except NotFoundError as error:  # the file was found when the upload began
+            raise UploadExpiredError(
+                f"Anaplan no longer holds the upload to file {name!r} ({error})"
+            ) from error
         count += 1
         raw += size
         sent += len(compressed)
@@ -141,9 +156,9 @@ def _non_empty(chunks: Iterable[Chunk]) -> Iterator[Chunk]:
         yield b""
 
 
-def _check_complete(body: dict, file_id: str, count: int) -> None:
+def _check_complete(body: dict[str, Any], file_id: str, count: int) -> None:
     held = (body.get("file") or {}).get("chunkCount")
     if isinstance(held, int) and held != count:
-        raise TransientError(
+        raise UploadExpiredError(
             f"Anaplan holds {held} chunk(s) of file {file_id} after completing an upload of {count}"
         )

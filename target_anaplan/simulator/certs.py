@@ -8,7 +8,8 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -37,18 +38,14 @@ def fingerprint(certificate: x509.Certificate) -> str:
     return hashlib.sha256(certificate.public_bytes(Encoding.DER)).hexdigest()
 
 
-def registered_fingerprints(users: Iterable[Mapping]) -> dict[str, str]:
-    """Map each scenario user's certificate fingerprint to the user's email."""
-    owners: dict[str, str] = {}
-    for user in users:
-        for index, pem in enumerate(user.get("certificates", [])):
-            try:
-                certificate = x509.load_pem_x509_certificate(pem.encode())
-            except ValueError as exc:
-                where = f"users[{user['email']}].certificates[{index}]"
-                raise ValueError(f"scenario {where} is not a PEM certificate") from exc
-            owners[fingerprint(certificate)] = user["email"]
-    return owners
+def certificate_from_pem(pem: object) -> x509.Certificate:
+    """A certificate as a scenario or the control API gives it: PEM text."""
+    try:
+        if not isinstance(pem, str):
+            raise TypeError(pem)
+        return x509.load_pem_x509_certificate(pem.encode("ascii"))
+    except (TypeError, ValueError) as exc:  # UnicodeEncodeError is a ValueError
+        raise CertificateError(400, "not a PEM certificate") from exc
 
 
 def certificate_from_header(credentials: str) -> x509.Certificate:
@@ -62,7 +59,7 @@ def certificate_from_header(credentials: str) -> x509.Certificate:
         raise CertificateError(400, "The CACertificate header holds no X.509 certificate") from exc
 
 
-def verify_login(certificate: x509.Certificate, payload: Mapping, now: float) -> None:
+def verify_login(certificate: x509.Certificate, payload: Mapping[str, Any], now: float) -> None:
     """Raise CertificateError unless the payload proves possession of the certificate's key."""
     _check_validity_period(certificate, now)
     data = _b64decode(_field(payload, "encodedData"), "encodedData", status=401)
@@ -78,7 +75,7 @@ def verify_login(certificate: x509.Certificate, payload: Mapping, now: float) ->
     _check_signature(certificate, data, signature)
 
 
-def _field(payload: Mapping, name: str) -> str:
+def _field(payload: Mapping[str, Any], name: str) -> str:
     value = payload.get(name)
     if not isinstance(value, str) or not value:
         raise CertificateError(401, f"The request body must carry {name}")

@@ -14,7 +14,7 @@ from target_anaplan.simulator.server import Simulator
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Start the simulator, print its URL on stdout, serve until SIGINT/SIGTERM."""
+    """Start the simulator, print its URL and its page's on stdout, serve until SIGINT/SIGTERM."""
     parser = argparse.ArgumentParser(prog="anaplan-simulator", description=__doc__)
     parser.add_argument("--scenario", default=str(EXAMPLE_SCENARIO),
                         help="scenario JSON file (default: the packaged example)")  # fmt: skip
@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     print(f"anaplan-simulator listening on {sim.url}", flush=True)
+    print(f"anaplan-simulator page (what landed, refreshing): {sim.page_url}", flush=True)
     while not stop.wait(0.5):
         pass
     sim.stop()

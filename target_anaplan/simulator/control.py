@@ -10,8 +10,10 @@ import base64
 import re
 from typing import Any
 
+from target_anaplan.simulator import certs, page
 from target_anaplan.simulator.auth import AuthService
 from target_anaplan.simulator.faults import FaultSpecError
+from target_anaplan.simulator.scenario import ModelDef
 from target_anaplan.simulator.state import SimState
 from target_anaplan.simulator.wire import ApiError, Request, Response, json_response
 
@@ -41,19 +43,26 @@ class Control:
             self.state.clock.offset_s = 0.0
             self.auth.reset()
 
-    def list_items(self, model_id: str, name: str) -> list[dict[str, Any]]:
-        """A list's items: [{"code","name","parent","properties"}]."""
+    def models(self) -> list[dict[str, Any]]:
+        """What the scenario holds, model by model, with the live counts."""
         with self.state.lock:
-            if (model_id, name) not in self.state.lists:
-                raise ControlError(404, f"no list {name!r} in model {model_id}")
-            return [item.as_json() for item in self.state.list_items(model_id, name)]
+            return [self._model_summary(model) for model in self.state.scenario.models.values()]
 
-    def module_rows(self, model_id: str, name: str) -> list[dict[str, Any]]:
+    def list_items(self, model: str, name: str) -> list[dict[str, Any]]:
+        """A list's items: [{"code","name","parent","properties"}]; `model` is an id or a name."""
+        with self.state.lock:
+            found = self._model(model)
+            if name not in found.lists:
+                raise ControlError(404, f"no list {name!r} in model {found.name} ({found.id})")
+            return [item.as_json() for item in self.state.list_items(found.id, name)]
+
+    def module_rows(self, model: str, name: str) -> list[dict[str, Any]]:
         """A module's rows: [{"dimensions": {list: item code}, "values": {line item: v}}]."""
         with self.state.lock:
-            if (model_id, name) not in self.state.modules:
-                raise ControlError(404, f"no module {name!r} in model {model_id}")
-            return self.state.module_rows(model_id, name)
+            found = self._model(model)
+            if name not in found.modules:
+                raise ControlError(404, f"no module {name!r} in model {found.name} ({found.id})")
+            return self.state.module_rows(found.id, name)
 
     def files(self) -> list[dict[str, Any]]:
         """Every file with per-user content (text and base64) and completed upload counts."""
@@ -127,17 +136,82 @@ class Control:
         with self.state.lock:
             return self.auth.approve_device(user_code)
 
-    def set_model_state(self, model_id: str, active_state: str) -> None:
+    def set_model_state(self, model: str, active_state: str) -> None:
         """Change a model's activeState (LOCKED, ARCHIVED, MAINTENANCE, ...) at run time."""
         with self.state.lock:
-            if model_id not in self.state.model_states:
-                raise ControlError(404, f"no model {model_id}")
+            found = self._model(model)
             if active_state not in ACTIVE_STATES:
                 raise ControlError(400, f"activeState must be one of {ACTIVE_STATES}")
-            self.state.model_states[model_id] = active_state
+            self.state.model_states[found.id] = active_state
+
+    def register_certificate(self, email: str, pem: object) -> dict[str, str]:
+        """Let a scenario user log in with this certificate (PEM), as an admin would register it.
+
+        Lasts until reset(); returns {"user", "fingerprint"} (SHA-256 of the DER bytes).
+        """
+        try:
+            certificate = certs.certificate_from_pem(pem)
+        except certs.CertificateError as exc:
+            raise ControlError(400, f"the body's 'certificate' is {exc.message}") from exc
+        user = self.state.scenario.user(email)
+        if user is None:
+            raise ControlError(404, f"no user {email!r} in the scenario")
+        return {
+            "user": user.email,
+            "fingerprint": self.auth.register_certificate(user, certificate),
+        }
+
+    def page(self) -> str:
+        """The HTML page that shows a person what landed (GET /__sim__/)."""
+        with self.state.lock:
+            return page.render(self.state)
+
+    def _model(self, ref: str) -> ModelDef:
+        """A model by id, else by name (the caller holds the lock)."""
+        models = self.state.scenario.models
+        if ref in models:
+            return models[ref]
+        named = [m for m in models.values() if m.name == ref]
+        if len(named) > 1:
+            ids = ", ".join(m.id for m in named)
+            raise ControlError(400, f"model name {ref!r} is ambiguous; use one of the ids {ids}")
+        if not named:
+            raise ControlError(404, f"no model {ref!r}: neither a model id nor a model name")
+        return named[0]
+
+    def _model_summary(self, model: ModelDef) -> dict[str, Any]:
+        return {
+            "id": model.id,
+            "name": model.name,
+            "workspace": {"id": model.workspace_id, "name": model.workspace_name},
+            "activeState": self.state.model_states[model.id],
+            "lists": [
+                {"name": lst.name, "properties": dict(lst.properties),
+                 "items": len(self.state.lists[(model.id, lst.name)])}
+                for lst in model.lists.values()
+            ],
+            "modules": [
+                {"name": mod.name, "dimensions": list(mod.dimensions),
+                 "line_items": dict(mod.line_items),
+                 "rows": len(self.state.modules[(model.id, mod.name)])}
+                for mod in model.modules.values()
+            ],
+            "files": [{"id": f.id, "name": f.name} for f in model.files.values()],
+            "imports": [
+                {"id": i.id, "name": i.name, "file": i.file_id, i.target_kind: i.target}
+                for i in model.imports.values()
+            ],
+            "processes": [
+                {"id": p.id, "name": p.name, "actions": list(p.actions)}
+                for p in model.processes.values()
+            ],
+        }  # fmt: skip
 
     def handle_control(self, req: Request) -> Response:
         """Serve one /__sim__ call (path given without the prefix)."""
+        if req.method == "GET" and req.path in ("", "/"):
+            html = self.page().encode("utf-8")
+            return Response(200, html, {"Content-Type": "text/html; charset=utf-8"})
         try:
             return json_response(200, self._dispatch(req))
         except ControlError as exc:
@@ -158,8 +232,12 @@ class Control:
         if (match := re.fullmatch(r"/models/([^/]+)", path)) and method == "POST":
             self.set_model_state(match.group(1), str(_body(req).get("activeState")))
             return {"ok": True}
+        if match := re.fullmatch(r"/users/([^/]+)/certificates", path):
+            if method != "POST":
+                raise ControlError(405, "register a certificate with POST")
+            return self.register_certificate(match.group(1), _body(req).get("certificate"))
         getters = {"/files": self.files, "/tasks": self.tasks, "/requests": self.requests,
-                   "/faults": self.faults}  # fmt: skip
+                   "/faults": self.faults, "/models": self.models}  # fmt: skip
         if method == "GET" and path in getters:
             return getters[path]()
         if (method, path) == ("POST", "/faults"):

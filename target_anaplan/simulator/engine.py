@@ -18,7 +18,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import functools
-import gc
 import io
 import itertools
 import re
@@ -36,9 +35,6 @@ from target_anaplan.simulator.state import (
     ListData,
     SimState,
 )
-
-# Anaplan takes text cells far longer than the csv module's 128 KiB default field limit.
-csv.field_size_limit(2**31 - 1)
 
 BATCH_ROWS = 500  # records checked and converted together: enough for C loops, fits in cache
 READ_BYTES = 1 << 20
@@ -111,25 +107,10 @@ def run_import(
     chunks: list[bytes] | None,
     reject_rows: int = 0,
 ) -> ImportOutcome:
-    """Parse the file, check the header, load the good rows, and report like Anaplan."""
-    # A big file makes millions of objects that all stay alive until the import ends: the
-    # cyclic garbage collector would walk them again and again (a third of the time).
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        return _run_import(state, model, imp, chunks, reject_rows)
-    finally:
-        if collecting:
-            gc.enable()
+    """Parse the file, check the header, load the good rows, and report like Anaplan.
 
-
-def _run_import(
-    state: SimState,
-    model: ModelDef,
-    imp: ImportDef,
-    chunks: list[bytes] | None,
-    reject_rows: int,
-) -> ImportOutcome:
+    Fields longer than 128 KiB need the csv limit a started Simulator raises (tweaks.py).
+    """
     source = imp.source
     if chunks is None:
         message = f"No content has been uploaded to file {imp.file_id} by this user."

@@ -125,7 +125,7 @@ class ListsApi:
         items = [
             _item_json(data, parents, row, include_all=include_all) for row in data.rows.values()
         ]
-        if "text/csv" in (req.headers.get("Accept") or ""):
+        if "text/csv" in (req.header("Accept") or ""):
             return _csv_response(data, parents, items, include_all=include_all)
         return success(req, f"models/{model.id}/objects/item", listItems=items)
 

@@ -15,6 +15,7 @@ from typing import Any
 from target_anaplan.simulator.actions import ActionsApi
 from target_anaplan.simulator.lists import ListsApi
 from target_anaplan.simulator.scenario import FileDef, ModelDef
+from target_anaplan.simulator.sorting import sort_checked, sort_lenient
 from target_anaplan.simulator.state import FileState, SimState, Task, Upload
 from target_anaplan.simulator.tasks import TaskRunner, task_json
 from target_anaplan.simulator.wire import (
@@ -36,6 +37,10 @@ STATE_ERRORS = {
 }
 SIZE_ALLOWANCE = 1_073_741_824
 TASK_KINDS = {"imports": "import", "processes": "process", "actions": "action"}
+# The only fields these lists sort by (OAS probed every other property: 400).
+WORKSPACE_SORT_FIELDS = ("name", "sizeAllowance")
+MODEL_SORT_FIELDS = ("name", "activeState")
+TASK_SORT_ALIASES = {"creationDate": lambda task: task["creationTime"]}
 
 
 class Api:
@@ -79,15 +84,18 @@ class Api:
         if path in ("/workspaces", "/workspaces/"):
             return self._only_get(req, self.list_workspaces)
         if match := re.fullmatch(r"/workspaces/([^/]+)", path):
-            return self._only_get(req, lambda r: self.get_workspace(r, match.group(1)))
+            ws_id = match.group(1)
+            return self._only_get(req, lambda r: self.get_workspace(r, ws_id))
         if path in ("/models", "/models/"):
             return self._only_get(req, lambda r: self.list_models(r, None))
         if match := re.fullmatch(r"/workspaces/([^/]+)/models/?", path):
-            return self._only_get(req, lambda r: self.list_models(r, match.group(1)))
+            ws_id = match.group(1)
+            return self._only_get(req, lambda r: self.list_models(r, ws_id))
         if re.fullmatch(r"/workspaces/[^/]+/models/[^/]+", path):
             raise ApiError(405)
         if match := re.fullmatch(r"/models/([^/]+)", path):
-            return self._only_get(req, lambda r: self.get_model(r, match.group(1)))
+            model_id = match.group(1)
+            return self._only_get(req, lambda r: self.get_model(r, model_id))
         if match := re.fullmatch(rf"{MODEL_PREFIX}/status", path):
             model = self._model(req, match.groupdict())
             if req.method not in ("GET", "POST"):
@@ -141,6 +149,7 @@ class Api:
     def list_workspaces(self, req: Request) -> Response:
         """#7 GET /workspaces."""
         items = [self._workspace_json(req, ws) for ws in self.state.scenario.workspaces]
+        items = sort_checked(req, items, WORKSPACE_SORT_FIELDS)
         return paged(req, "objects/workspace", "workspaces", items)
 
     def get_workspace(self, req: Request, ws_id: str) -> Response:
@@ -160,11 +169,19 @@ class Api:
             "categoryValues": [],
         }
         if req.param("modelDetails") == "true":
-            body["modelTransactionRunning"] = self.runner.running(model.id) is not None
+            save = self.state.saves[model.id]
+            body.update(
+                lastSavedSerialNumber=save.serial_number,
+                lastModifiedByUserGuid=save.modified_by_guid,
+                memoryUsage=self.state.memory_usage(model.id),
+                isoCreationDate=model.iso_creation_date,
+                lastModified=save.modified_at,
+                modelTransactionRunning=self.runner.running(model.id) is not None,
+            )
         return body
 
     def list_models(self, req: Request, ws_id: str | None) -> Response:
-        """#8 GET /models and /workspaces/{ws}/models."""
+        """#8 GET /models and /workspaces/{ws}/models (sorted like /models, §3.3 "same as")."""
         if ws_id is not None and ws_id not in self.state.scenario.workspaces:
             raise ApiError(404, f"Workspace {ws_id} not found")
         models = [
@@ -172,6 +189,7 @@ class Api:
             for m in self.state.scenario.models.values()
             if self._visible(m, req.user) and ws_id in (None, m.workspace_id)
         ]
+        models = sort_checked(req, models, MODEL_SORT_FIELDS)
         return paged(req, "objects/model", "models", models)
 
     def get_model(self, req: Request, model_id: str) -> Response:
@@ -209,7 +227,7 @@ class Api:
     def list_files(self, req: Request, model: ModelDef, p: dict[str, str]) -> Response:
         """#10 GET .../files."""
         files = [f.definition.as_json(f.chunk_count) for f in self.state.files[model.id].values()]
-        return paged(req, f"models/{model.id}/objects/file", "files", files)
+        return paged(req, f"models/{model.id}/objects/file", "files", sort_lenient(req, files))
 
     def set_chunk_count(self, req: Request, model: ModelDef, p: dict[str, str]) -> Response:
         """#13 POST .../files/{fid} {"chunkCount": N|-1}; an unknown id creates a file."""
@@ -306,7 +324,7 @@ class Api:
              "importType": i.import_type}
             for i in model.imports.values()
         ]  # fmt: skip
-        return paged(req, f"models/{model.id}/objects/import", "imports", items)
+        return paged(req, f"models/{model.id}/objects/import", "imports", sort_lenient(req, items))
 
     def import_metadata(self, req: Request, model: ModelDef, p: dict[str, str]) -> Response:
         """#12 GET .../imports/{iid}; unknown id 404."""
@@ -319,6 +337,7 @@ class Api:
     def list_processes(self, req: Request, model: ModelDef, p: dict[str, str]) -> Response:
         """#26 GET .../processes."""
         items = [{"id": pr.id, "name": pr.name} for pr in model.processes.values()]
+        items = sort_lenient(req, items)
         return paged(req, f"models/{model.id}/objects/process", "processes", items)
 
     def process_metadata(self, req: Request, model: ModelDef, p: dict[str, str]) -> Response:
@@ -332,7 +351,7 @@ class Api:
                 actions.append(_action_step(model, action_id))
                 continue
             imp = model.imports[action_id]
-            action = {"id": imp.id, "name": imp.name, "actionType": "IMPORT",
+            action: dict[str, Any] = {"id": imp.id, "name": imp.name, "actionType": "IMPORT",
                       "importDataSourceId": imp.file_id, "importType": imp.import_type}  # fmt: skip
             if req.param("showImportDataSource") == "true":
                 action["importDataSource"] = {"importDataSourceId": imp.file_id, "type": "FILE"}
@@ -361,8 +380,7 @@ class Api:
     def list_tasks(self, req: Request, model: ModelDef, p: dict[str, str]) -> Response:
         """#21 GET .../tasks; an unknown action has simply no tasks."""
         tasks = [t.summary() for t in self.runner.for_action(model.id, p["aid"])]
-        if req.param("sort") == "-creationDate":
-            tasks.reverse()
+        tasks = sort_lenient(req, tasks, TASK_SORT_ALIASES)
         return paged(req, f"models/{model.id}/objects/task", "tasks", tasks)
 
     def _task(self, model: ModelDef, p: dict[str, str]) -> Task:
@@ -394,7 +412,7 @@ class Api:
         chunks = [dump[i : i + size] for i in range(0, len(dump), size)]
         if not p["chunks"]:
             return bytes_response(dump, "text/plain")
-        if p["n"] is None:
+        if not p["n"]:  # .../chunks: the list (the group is None without an index)
             items = [{"id": str(i), "name": f"Chunk {i}"} for i in range(len(chunks))]
             return paged(req, f"models/{model.id}/objects/chunk", "chunks", items)
         index = _index(p["n"])
@@ -422,7 +440,7 @@ def _joined(upload: Upload) -> list[bytes]:
 
 def _chunk_bytes(req: Request) -> bytes:
     """The body, gunzipped when sent as application/x-gzip."""
-    content_type = req.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    content_type = (req.header("Content-Type") or "").split(";")[0].strip().lower()
     if content_type not in ("application/x-gzip", "application/gzip"):
         return req.body
     try:

@@ -8,21 +8,63 @@ from __future__ import annotations
 
 import copy
 import json
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+
+from target_anaplan.simulator import certs
+
 PROPERTY_TYPES = ("text", "number", "date", "boolean")
 LIST_FIELDS = ("code", "name", "parent")
+OAUTH_GRANTS = ("authorization_code", "device")
 DEFAULT_DUMP_CHUNK_BYTES = 10_000_000
 DEFAULT_LIST_READ_LIMIT = 1_000_000
 FIRST_LIST_ID, FIRST_MODULE_ID = 101_000_000_000, 102_000_000_000
 DELETE_BY_SELECTION = "DELETE_BY_SELECTION"
+DEFAULT_TOKEN_LIFETIME_S = 2100.0  # 35 minutes, as observed live
+DEFAULT_CREATION_DATE = "2024-01-15T09:30:00.000+0000"
+DEFAULT_SERIAL_NUMBER = 2_000_000
 EXAMPLE_SCENARIO = Path(__file__).with_name("example_scenario.json")
 
 
 class ScenarioError(ValueError):
     """The scenario is malformed; the message names the offending key."""
+
+
+def user_guid(email: str) -> str:
+    """A user's stable 32-hex guid, the same wherever the simulator shows one."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, email.lower()).hex
+
+
+MODEL_BUILDER_GUID = user_guid("model-builder@anaplan-simulator")
+
+
+@dataclass(frozen=True)
+class UserDef:
+    """A user: basic credentials, registered CA certificates and an optional token lifetime."""
+
+    email: str
+    password: str | None
+    certificates: tuple[x509.Certificate, ...]
+    token_lifetime_s: float | None = None
+
+
+@dataclass(frozen=True)
+class OAuthClientDef:
+    """An OAuth client as a tenant's security admin would register it."""
+
+    client_id: str
+    client_secret: str | None
+    grant: str  # "authorization_code" or "device"
+    rotating: bool
+    user: str
+    refresh_tokens: tuple[str, ...]
+    redirect_uris: tuple[str, ...]
+    refresh_token_lifespan_s: float | None = None
+    access_token_lifetime_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -159,6 +201,8 @@ class ModelDef:
     processes: dict[str, ProcessDef]
     users: frozenset[str] | None
     actions: dict[str, ActionDef] = field(default_factory=dict)
+    iso_creation_date: str = DEFAULT_CREATION_DATE
+    last_saved_serial_number: int = DEFAULT_SERIAL_NUMBER
 
 
 @dataclass(frozen=True)
@@ -181,12 +225,20 @@ class ListApiDef:
 
 @dataclass(frozen=True)
 class Scenario:
-    """The whole checked scenario; `raw` is handed as-is to the auth service."""
+    """The whole checked scenario; `raw` is the dict it was read from (for tests to look up)."""
 
     raw: dict[str, Any]
     workspaces: dict[str, WorkspaceDef]
     models: dict[str, ModelDef]
     dump_chunk_bytes: int
+    users: dict[str, UserDef]  # by lower-case email
+    oauth_clients: dict[str, OAuthClientDef]
+    token_lifetime_s: float = DEFAULT_TOKEN_LIFETIME_S
+
+    def user(self, email: str) -> UserDef | None:
+        """The user with this email (case-insensitive), or None."""
+        return self.users.get(email.lower())
+
     list_api: ListApiDef = field(default_factory=ListApiDef)
 
 
@@ -234,7 +286,70 @@ def _scenario(raw: dict[str, Any]) -> Scenario:
         empty_failures=bool(raw.get("list_empty_failures", True)),
         nested_delete_result=shape == "nested",
     )
-    return Scenario(raw, workspaces, models, max(1, dump_chunk), list_api)
+    users = {u.email.lower(): u for u in map(_user, _objects(raw, "users", "scenario"))}
+    clients = {}
+    for client in (_oauth_client(c, users) for c in _objects(raw, "oauth_clients", "scenario")):
+        clients[client.client_id] = client
+    return Scenario(
+        raw=raw,
+        workspaces=workspaces,
+        models=models,
+        dump_chunk_bytes=max(1, dump_chunk),
+        users=users,
+        oauth_clients=clients,
+        token_lifetime_s=_seconds(raw, "token_lifetime_s", "scenario") or DEFAULT_TOKEN_LIFETIME_S,
+        list_api=list_api,
+    )
+
+
+def _user(raw: dict[str, Any]) -> UserDef:
+    email = str(_req(raw, "email", "user"))
+    certificates = []
+    for index, pem in enumerate(raw.get("certificates", [])):
+        try:
+            certificates.append(certs.certificate_from_pem(pem))
+        except certs.CertificateError:
+            raise ScenarioError(
+                f"scenario users[{email}].certificates[{index}] is not a PEM certificate"
+            ) from None
+    return UserDef(
+        email=email,
+        password=raw.get("password"),
+        certificates=tuple(certificates),
+        token_lifetime_s=_seconds(raw, "token_lifetime_s", f"user {email}"),
+    )
+
+
+def _oauth_client(raw: dict[str, Any], users: dict[str, UserDef]) -> OAuthClientDef:
+    client_id = str(_req(raw, "client_id", "oauth client"))
+    where = f"oauth client {client_id}"
+    grant = raw.get("grant", "authorization_code")
+    if grant not in OAUTH_GRANTS:
+        raise ScenarioError(f"{where}: grant {grant!r}; use one of {OAUTH_GRANTS}")
+    user = str(_req(raw, "user", where))
+    if user.lower() not in users:
+        raise ScenarioError(f"{where}: user {user!r} is not one of the scenario's users")
+    return OAuthClientDef(
+        client_id=client_id,
+        client_secret=raw.get("client_secret"),
+        grant=grant,
+        rotating=bool(raw.get("rotating", False)),
+        user=users[user.lower()].email,
+        refresh_tokens=tuple(str(t) for t in raw.get("refresh_tokens", [])),
+        redirect_uris=tuple(str(u) for u in raw.get("redirect_uris", [])),
+        refresh_token_lifespan_s=_seconds(raw, "refresh_token_lifespan_s", where),
+        access_token_lifetime_s=_seconds(raw, "access_token_lifetime_s", where),
+    )
+
+
+def _seconds(raw: dict[str, Any], key: str, where: str) -> float | None:
+    """An optional positive number of seconds."""
+    value = raw.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ScenarioError(f"{where}: '{key}' must be a positive number of seconds")
+    return float(value)
 
 
 def _objects(parent: dict[str, Any], key: str, where: str) -> list[dict[str, Any]]:
@@ -301,6 +416,8 @@ def _model(raw: dict[str, Any], ws_id: str, ws_name: str) -> ModelDef:
         processes=processes,
         users=frozenset(users) if users is not None else None,
         actions=actions,
+        iso_creation_date=str(raw.get("isoCreationDate", DEFAULT_CREATION_DATE)),
+        last_saved_serial_number=int(raw.get("lastSavedSerialNumber", DEFAULT_SERIAL_NUMBER)),
     )
 
 

@@ -10,6 +10,8 @@ import contextlib
 import logging
 import socket
 import threading
+from collections.abc import Iterator, Mapping
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -20,16 +22,16 @@ from target_anaplan.simulator.auth import AuthService
 from target_anaplan.simulator.control import Control
 from target_anaplan.simulator.faults import HttpFault
 from target_anaplan.simulator.routes import Api
-from target_anaplan.simulator.scenario import ScenarioError, load_scenario
+from target_anaplan.simulator.scenario import load_scenario
 from target_anaplan.simulator.state import Clock, SimState
 from target_anaplan.simulator.tasks import TaskRunner
+from target_anaplan.simulator.tweaks import ProcessTweaks
 from target_anaplan.simulator.wire import (
     REASONS,
     ApiError,
     Request,
     Response,
     error_response,
-    json_response,
 )
 
 logger = logging.getLogger("target_anaplan.simulator")
@@ -50,12 +52,9 @@ class Simulator(Control):
         self.scenario = load_scenario(scenario)
         clock = Clock()
         state = SimState(self.scenario, clock)
-        try:
-            auth = AuthService(self.scenario.raw, clock)
-        except (AttributeError, KeyError, TypeError, ValueError) as exc:
-            raise ScenarioError(f"malformed users or oauth_clients ({exc!r})") from exc
-        super().__init__(state, auth)
-        self.runner = TaskRunner(state)
+        super().__init__(state, AuthService(self.scenario, clock))
+        self.tweaks = ProcessTweaks()
+        self.runner = TaskRunner(state, self.tweaks)
         self.api = Api(state, self.runner)
         self._port = port
         self._server: _Server | None = None
@@ -73,11 +72,17 @@ class Simulator(Control):
         """Base URL of every API served, e.g. http://127.0.0.1:PORT."""
         return f"http://{HOST}:{self.port}"
 
+    @property
+    def page_url(self) -> str:
+        """The page that shows people what the simulator holds."""
+        return f"{self.url}{CONTROL_PREFIX}/"
+
     def start(self) -> Simulator:
         """Bind the port and serve in a daemon thread."""
         if self._server is not None:
             return self
         self._server = _Server((HOST, self._port), _Handler)
+        self.tweaks.hold()
         self._server.sim = self
         self._thread = threading.Thread(
             target=self._server.serve_forever,
@@ -98,6 +103,7 @@ class Simulator(Control):
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._server = self._thread = None
+        self.tweaks.release()
 
     def __enter__(self) -> Simulator:
         return self.start()
@@ -132,23 +138,16 @@ class Simulator(Control):
         try:
             if req.path.startswith(API_PREFIX + "/"):
                 return self._serve_api(req)
-            answer = self.auth.handle(req.method, req.path, req.query, req.headers, req.body)
+            answer = self.auth.handle(req)
         except ApiError as exc:
             return error_response(exc.status, str(exc), req.path, now)
         except Exception:
             logger.exception("simulator error on %s %s", req.method, req.path)
             return error_response(500, "Internal simulator error", req.path, now)
-        if answer is None:
-            return error_response(404, "Not Found", req.path, now)
-        status, body, headers = answer
-        if isinstance(body, (dict, list)):
-            return json_response(status, body, headers)
-        text = (body or "").encode("utf-8")
-        content_type = {"Content-Type": "text/plain; charset=utf-8"} if body else {}
-        return Response(status, text, {**content_type, **headers})
+        return answer or error_response(404, "Not Found", req.path, now)
 
     def _serve_api(self, req: Request) -> Response:
-        user = self.auth.authenticate_api(req.headers.get("Authorization"))
+        user = self.auth.authenticate_api(req.header("Authorization"))
         if user is None:
             raise ApiError(401, "Unauthorized: missing, invalid or expired token")
         api_req = Request(
@@ -173,6 +172,25 @@ class Simulator(Control):
         if fault.retry_after is not None:
             response.headers["Retry-After"] = str(fault.retry_after)
         return response
+
+
+class _Headers(Mapping[str, str]):
+    """http.server's header message as the case-insensitive, read-only mapping it acts as."""
+
+    def __init__(self, message: Message) -> None:
+        self._message = message
+
+    def __getitem__(self, name: str) -> str:
+        value = self._message.get(name)
+        if value is None:
+            raise KeyError(name)
+        return str(value)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._message.keys())
+
+    def __len__(self) -> int:
+        return len(self._message)
 
 
 class _Server(ThreadingHTTPServer):
@@ -237,7 +255,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            parts = []
+            parts: list[bytes] = []
             while True:
                 size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
                 if size == 0:
@@ -255,7 +273,7 @@ class _Handler(BaseHTTPRequestHandler):
             method=self.command,
             path=unquote(target.path),
             query=parse_qs(target.query, keep_blank_values=True),
-            headers=self.headers,
+            headers=_Headers(self.headers),
             body=body,
             base_url=self.server.sim.url,
             raw_query=target.query,

@@ -6,15 +6,26 @@ request sees and leaves a consistent state and tests stay deterministic.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from target_anaplan.simulator.faults import FaultBook
-from target_anaplan.simulator.scenario import FileDef, ListDef, ModelDef, Scenario
+from target_anaplan.simulator.scenario import (
+    MODEL_BUILDER_GUID,
+    FileDef,
+    ListDef,
+    ModelDef,
+    Scenario,
+    user_guid,
+)
 
 PRIVATE_LIFETIME_S = 48 * 3600  # private files and dumps vanish 48 h after last access
+MODEL_BASE_BYTES = 1_048_576
+ITEM_BYTES = 64
+CELL_BYTES = 8
 
 
 class Clock:
@@ -172,6 +183,7 @@ class FileState:
     pending: dict[str, Upload] = field(default_factory=dict)
     uploads: dict[str, int] = field(default_factory=dict)
     touched: dict[str, float] = field(default_factory=dict)
+    last_upload: tuple[str, float] | None = None  # (user, when) of the latest completed upload
 
     def chunks_for(self, user: str, now: float) -> list[bytes] | None:
         """The caller's private chunks (this counts as an access), else the default, else None."""
@@ -189,6 +201,16 @@ class FileState:
         self.pending.pop(user, None)
         self.chunk_count = len(chunks)
         self.uploads[user] = self.uploads.get(user, 0) + 1
+        self.last_upload = (user, now)
+
+
+@dataclass
+class ModelSave:
+    """What `modelDetails` says about a model's last save; each applied import is a save."""
+
+    serial_number: int
+    modified_at: str  # "2024-01-15T09:30:00.000+0000", as Anaplan writes dates
+    modified_by_guid: str
 
 
 @dataclass
@@ -228,6 +250,10 @@ class SimState:
         """Back to the scenario's initial data; clears tasks, faults, uploads and the log."""
         with self.lock:
             self.model_states = {m.id: m.active_state for m in self.scenario.models.values()}
+            self.saves = {
+                m.id: ModelSave(m.last_saved_serial_number, m.iso_creation_date, MODEL_BUILDER_GUID)
+                for m in self.scenario.models.values()
+            }
             self.lists: dict[tuple[str, str], ListData] = {}
             self.modules: dict[tuple[str, str], dict[tuple[str, ...], dict[str, Any]]] = {}
             self.files: dict[str, dict[str, FileState]] = {}
@@ -311,6 +337,26 @@ class SimState:
             for key, values in self.modules[(model_id, name)].items()
         ]
 
+    def record_save(self, model_id: str, user: str) -> None:
+        """The model changed: a new serial number, modified now by `user`."""
+        save = self.saves[model_id]
+        save.serial_number += 1
+        save.modified_at = iso_date(self.clock())
+        save.modified_by_guid = user_guid(user)
+
+    def memory_usage(self, model_id: str) -> int:
+        """Bytes, estimated as Anaplan allocates: every module cell of the full grid counts."""
+        model = self.scenario.models[model_id]
+        total = MODEL_BASE_BYTES
+        for lst in model.lists.values():
+            total += ITEM_BYTES * len(self.lists[(model_id, lst.name)])
+        for module in model.modules.values():
+            cells = len(module.line_items)
+            for dimension in module.dimensions:
+                cells *= len(self.lists[(model_id, dimension)])
+            total += CELL_BYTES * cells
+        return total
+
     def log_request(self, method: str, path: str, query: str, status: int | None) -> None:
         """Append to the request log (status None: the connection was dropped)."""
         with self.lock:
@@ -323,6 +369,12 @@ class SimState:
                     "status": status,
                 }
             )
+
+
+def iso_date(epoch_s: float) -> str:
+    """Anaplan's model date format: 2024-01-15T09:30:00.000+0000."""
+    stamp = dt.datetime.fromtimestamp(epoch_s, tz=dt.timezone.utc)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}+0000"
 
 
 def _count(fdef: FileDef) -> int:

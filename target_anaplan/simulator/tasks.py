@@ -14,6 +14,7 @@ from target_anaplan.simulator.actions import run_action
 from target_anaplan.simulator.engine import ImportOutcome, failed_outcome, run_import
 from target_anaplan.simulator.scenario import DELETE_BY_SELECTION, ActionDef, ImportDef, ModelDef
 from target_anaplan.simulator.state import SimState, Task
+from target_anaplan.simulator.tweaks import ProcessTweaks
 
 Step = ImportDef | ActionDef
 
@@ -24,8 +25,9 @@ TERMINAL = ("COMPLETE", "CANCELLED")
 class TaskRunner:
     """Creates, advances and cancels tasks; the caller holds the state lock."""
 
-    def __init__(self, state: SimState) -> None:
+    def __init__(self, state: SimState, tweaks: ProcessTweaks) -> None:
         self.state = state
+        self.tweaks = tweaks
 
     def create(self, model: ModelDef, action_id: str, kind: str, user: str) -> Task:
         """Queue a new task in NOT_STARTED."""
@@ -107,13 +109,16 @@ class TaskRunner:
     def _complete(self, task: Task) -> None:
         model = self.state.scenario.models[task.model_id]
         outcomes = []
-        for step in self._steps(task):
-            outcome = self._run_one(model, step, task)
-            outcomes.append(outcome)
-            if outcome.dump is not None:
-                task.dumps[step.id] = outcome.dump
-            if not outcome.result["successful"]:
-                break
+        with self.tweaks.collector_paused():
+            for step in self._steps(task):
+                outcome = self._run_one(model, step, task)
+                outcomes.append(outcome)
+                if outcome.dump is not None:
+                    task.dumps[step.id] = outcome.dump
+                if not outcome.result["successful"]:
+                    break
+        if any(o.result["successful"] for o in outcomes):
+            self.state.record_save(model.id, task.user)
         if task.kind != "process":
             task.result = outcomes[0].result
         else:

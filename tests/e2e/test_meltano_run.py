@@ -8,41 +8,21 @@ delivers the same rows. The pipeline is meltano.yml's `demo` environment, as the
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import datetime
-from decimal import Decimal
-from typing import Any
 
 import pytest
 import stack
 import yaml
+from productkit import (
+    assert_matches_recorded_fixture,
+    codes_in_last_upload,
+    expected_items,
+    items_by_code,
+)
 
 from target_anaplan.settings import CONFIG_SCHEMA
 
 pytestmark = pytest.mark.e2e
-
-Row = tuple[Any, ...]
-
-
-def expected_item(row: Row) -> dict[str, Any]:
-    """How a products row looks as a Products list item after the import."""
-    code, name, category, price, launched, active = row
-    return {
-        "code": code,
-        "name": name,
-        "parent": "",
-        "properties": {
-            "Category": category or "",
-            "Price": None if price is None else float(Decimal(price)),
-            "Launched": launched,
-            "Active": active,
-        },
-    }
-
-
-def items_by_code(sim: stack.SimulatorProcess) -> dict[str, dict[str, Any]]:
-    return {item["code"]: item for item in sim.list_items("Products")}
 
 
 def bookmark(meltano: stack.Meltano) -> datetime:
@@ -53,12 +33,6 @@ def bookmark(meltano: stack.Meltano) -> datetime:
     return datetime.fromisoformat(value)
 
 
-def codes_in_last_upload(file: dict[str, Any]) -> list[str]:
-    """Codes of the rows in the file's current content, i.e. its most recent upload."""
-    (content,) = file["content"].values()
-    return [row["Code"] for row in csv.DictReader(io.StringIO(content))]
-
-
 def test_first_run_loads_every_row_then_second_run_only_new_and_changed_rows(
     meltano: stack.Meltano,
     products: stack.EmbeddedPostgres,
@@ -66,7 +40,7 @@ def test_first_run_loads_every_row_then_second_run_only_new_and_changed_rows(
 ) -> None:
     stack.run_checked(meltano, "run", "tap-postgres", "target-anaplan")
 
-    expected = {row[0]: expected_item(row) for row in stack.SEED_PRODUCTS}
+    expected = expected_items(stack.SEED_PRODUCTS)
     assert items_by_code(sim) == expected
     first = sim.file("products.csv")
     assert sorted(codes_in_last_upload(first)) == sorted(expected)
@@ -81,7 +55,7 @@ def test_first_run_loads_every_row_then_second_run_only_new_and_changed_rows(
     # row at the bookmark (P008) comes again; every other unchanged row stays behind.
     assert sorted(codes_in_last_upload(second)) == ["P003", "P008", "P009", "P010"]
     second_round = [*stack.NEW_PRODUCTS, stack.CHANGED_PRODUCT]
-    expected.update((row[0], expected_item(row)) for row in second_round)
+    expected.update(expected_items(second_round))
     assert items_by_code(sim) == expected
     assert bookmark(meltano) == datetime.fromisoformat("2026-01-02T02:00:00+00:00")
 
@@ -107,9 +81,20 @@ def test_failed_import_keeps_the_bookmark_and_the_next_run_delivers_the_rows(
     stack.run_checked(meltano, "run", "tap-postgres", "target-anaplan")
 
     second_round = [*stack.NEW_PRODUCTS, stack.CHANGED_PRODUCT]
-    loaded.update((row[0], expected_item(row)) for row in second_round)
+    loaded.update(expected_items(second_round))
     assert items_by_code(sim) == loaded
     assert bookmark(meltano) == datetime.fromisoformat("2026-01-02T02:00:00+00:00")
+
+
+def test_tap_postgres_emits_what_its_schema_fixture_recorded(meltano: stack.Meltano) -> None:
+    result = stack.run_checked(meltano, "invoke", "tap-postgres")
+
+    emitted = assert_matches_recorded_fixture(result.stdout, "meltanolabs-tap-postgres")
+    assert [m["type"] for m in emitted] == [
+        "SCHEMA",
+        *["RECORD"] * len(stack.SEED_PRODUCTS),
+        "STATE",
+    ]
 
 
 def test_meltano_yml_declares_every_target_setting() -> None:

@@ -8,7 +8,9 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
+from target_anaplan.simulator import load_scenario
 from target_anaplan.simulator.auth import AuthService
+from target_anaplan.simulator.wire import Request
 
 EMAIL = "integration@example.com"
 PASSWORD = "demo-password"
@@ -50,8 +52,13 @@ def scenario(certificates: list[str] | None = None) -> dict[str, Any]:
 
 
 def service(certificates: list[str] | None = None) -> tuple[AuthService, FakeClock]:
+    return service_for(scenario(certificates))
+
+
+def service_for(raw: dict[str, Any]) -> tuple[AuthService, FakeClock]:
+    """The auth service of a scenario dict (e.g. `scenario()` with keys changed)."""
     clock = FakeClock()
-    return AuthService(scenario(certificates), clock), clock
+    return AuthService(load_scenario(raw), clock), clock
 
 
 def basic(user: str, password: str) -> str:
@@ -67,9 +74,29 @@ def call(
     body: bytes = b"",
     query: dict[str, list[str]] | None = None,
 ) -> tuple[int, Any, dict[str, str]]:
-    answer = auth.handle(method, path, query or {}, {"Host": "sim.test", **(headers or {})}, body)
+    """One request straight to the service: (status, JSON body or text or None, headers)."""
+    answer = auth.handle(request(method, path, headers or {}, body, query))
     assert answer is not None, f"{path} is not an auth path"
-    return answer
+    return answer.status, _decoded(answer.body, answer.headers), answer.headers
+
+
+def request(
+    method: str,
+    path: str,
+    headers: Any = None,
+    body: bytes = b"",
+    query: dict[str, list[str]] | None = None,
+) -> Request:
+    """A request as the simulator's server would hand it over, from host sim.test."""
+    return Request(method, path, query or {}, headers or {}, body, base_url="http://sim.test")
+
+
+def _decoded(body: bytes, headers: dict[str, str]) -> Any:
+    if not body:
+        return None
+    if headers.get("Content-Type", "").startswith("application/json"):
+        return json.loads(body)
+    return body.decode("utf-8")
 
 
 def login(auth: AuthService) -> str:

@@ -30,6 +30,16 @@ PRODUCTS_FILE, SALES_FILE = "113000000000", "113000000001"
 PROCESS = "118000000000"
 PRODUCTS_HEADER = "Code,Name,Category,Price,Launched,Active\n"
 SALES_HEADER = "Product,Region,Units,Revenue,Note\n"
+ARCHIVE_WORKSPACE_ID = "0c9d4e1f2a3b4c5d6e7f8091a2b3c4d5"
+ARCHIVE_MODEL_ID = "0D1E2F3A4B5C4D6E8F9A0B1C2D3E4F5A"
+
+
+def with_archive_workspace(scenario: dict[str, Any]) -> dict[str, Any]:
+    """The scenario plus "Archive Workspace" with one ARCHIVED "Archive Model": names and
+    states that sort before the example's, so a sorted listing differs from the stored order."""
+    archive = {"id": ARCHIVE_MODEL_ID, "name": "Archive Model", "activeState": "ARCHIVED"}
+    workspace = {"id": ARCHIVE_WORKSPACE_ID, "name": "Archive Workspace", "models": [archive]}
+    return {**scenario, "workspaces": [*scenario["workspaces"], workspace]}
 
 
 def login(sim: Simulator, email: str, password: str) -> str:
@@ -154,7 +164,8 @@ def gz(text: str) -> bytes:
 
 @contextlib.contextmanager
 def console_simulator(scenario: Path = EXAMPLE_SCENARIO) -> Iterator[str]:
-    """Run `anaplan-simulator --scenario FILE --port 0` and yield the URL it prints."""
+    """Run `anaplan-simulator --scenario FILE --port 0`; yield the URL it prints first (the
+    second line must name the page)."""
     script = Path(sys.executable).with_name("anaplan-simulator")
     command = [str(script)] if script.exists() else [sys.executable, "-m",
                                                      "target_anaplan.simulator.cli"]  # fmt: skip
@@ -165,14 +176,17 @@ def console_simulator(scenario: Path = EXAMPLE_SCENARIO) -> Iterator[str]:
         text=True,
     )
     lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: lines.put(proc.stdout.readline()), daemon=True).start()
+    threading.Thread(target=lambda: [lines.put(proc.stdout.readline()) for _ in range(2)],
+                     daemon=True).start()  # fmt: skip
     try:
         try:
             first = lines.get(timeout=30)
+            second = lines.get(timeout=30)
         except queue.Empty:
-            raise AssertionError("anaplan-simulator printed nothing") from None
+            raise AssertionError("anaplan-simulator printed no URLs") from None
         match = re.search(r"(http://127\.0\.0\.1:\d+)", first)
         assert match, f"unexpected first line {first!r}; stderr: {proc.stderr.read()}"
+        assert second.split()[-1] == f"{match.group(1)}/__sim__/", f"no page URL in {second!r}"
         yield match.group(1)
     finally:
         proc.terminate()

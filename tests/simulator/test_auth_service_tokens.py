@@ -9,7 +9,17 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from authkit import EMAIL, LIFETIME_S, PASSWORD, basic, call, login, service, with_token
+from authkit import (
+    EMAIL,
+    LIFETIME_S,
+    PASSWORD,
+    basic,
+    call,
+    login,
+    request,
+    service,
+    with_token,
+)
 
 
 def test_basic_login_returns_201_and_the_documented_envelope():
@@ -59,8 +69,8 @@ def test_headers_are_matched_case_insensitively():
     auth, _ = service()
     headers = email.message.Message()
     headers["authorization"] = basic(EMAIL, PASSWORD)
-    status, _, _ = auth.handle("POST", "/token/authenticate", {}, headers, b"")
-    assert status == 201
+    answer = auth.handle(request("POST", "/token/authenticate", headers))
+    assert answer.status == 201
 
 
 def test_refresh_keeps_the_token_value_and_extends_expiry():
@@ -148,8 +158,8 @@ def test_reset_forgets_issued_tokens():
 
 def test_only_auth_paths_are_handled():
     auth, _ = service()
-    assert auth.handle("GET", "/2/0/workspaces", {}, {}, b"") is None
-    assert auth.handle("GET", "/authority", {}, {}, b"") is None
+    assert auth.handle(request("GET", "/2/0/workspaces")) is None
+    assert auth.handle(request("GET", "/authority")) is None
     assert call(auth, "GET", "/token/unknown")[0] == 404
     assert call(auth, "GET", "/token/authenticate")[0] == 405
     assert (

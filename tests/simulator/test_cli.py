@@ -14,6 +14,13 @@ def test_console_script_prints_its_port_and_answers() -> None:
         assert requests.get(f"{url}/__sim__/tasks", timeout=5).json() == []
 
 
+def test_console_script_prints_the_page_url() -> None:
+    with console_simulator() as url:  # it checks the second line: "... {url}/__sim__/"
+        page = requests.get(f"{url}/__sim__/", timeout=5)
+        assert page.headers["Content-Type"].startswith("text/html")
+        assert "Demo Model" in page.text
+
+
 def test_invalid_scenario_is_one_clear_message(tmp_path, capsys) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text('{"workspaces": [{"name": "no id"}]}')

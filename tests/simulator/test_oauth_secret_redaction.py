@@ -7,7 +7,6 @@ import io
 import logging
 from dataclasses import replace
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import requests
@@ -15,11 +14,12 @@ from certgen import generate
 from oauthkit import ROTATING, encrypted, oauth_scenario, spend
 from test_oauth_login_cli import CALLBACK, ApprovingSleep, PastingStdin
 
-from target_anaplan.anaplan.credentials import make_auth
+from target_anaplan.anaplan.credentials import Credentials, make_auth
 from target_anaplan.anaplan.errors import AnaplanError
 from target_anaplan.anaplan.regions import resolve_hosts
 from target_anaplan.anaplan.token_store import TokenStore
 from target_anaplan.auth_cli import Terminal, main
+from target_anaplan.settings import Settings
 
 PASSWORD = "pw-Qx7Password-SECRET"
 CLIENT_SECRET = "cs-Qx7ClientSecret-SECRET"
@@ -27,13 +27,9 @@ REFRESH_TOKEN = "rt-Qx7RefreshToken-SECRET"
 PASSPHRASE = "pp-Qx7Passphrase-SECRET"
 
 
-def settings(**values: object) -> SimpleNamespace:
-    base = dict.fromkeys(
-        ("username", "password", "oauth_client_id", "oauth_client_secret", "oauth_refresh_token",
-         "oauth_token_store", "oauth_refresh_token_lifespan_s", "certificate", "private_key",
-         "private_key_passphrase", "certificate_data_format", "ca_bundle")
-    )  # fmt: skip
-    return SimpleNamespace(**(base | values))
+def settings(**values: object) -> Credentials:
+    """The credentials a target config with these settings hands to the client."""
+    return Settings.from_config({"workspace": "w", "model": "m", **values}).credentials()
 
 
 @pytest.fixture

@@ -23,8 +23,7 @@ from targetkit import (
     task_starts,
 )
 
-from target_anaplan.settings import ConfigError
-from target_anaplan.spool import UnencodableValueError
+from target_anaplan.errors import ConfigError, UnencodableValueError
 from target_anaplan.target import TargetAnaplan
 
 PRODUCTS_FILE, SALES_FILE, REGIONS_FILE, NOTES_FILE, CUSTOMERS_FILE = (

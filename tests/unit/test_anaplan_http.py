@@ -558,7 +558,7 @@ def test_a_failed_start_cancels_the_tasks_already_started_for_the_commit(stub, c
 
 def test_a_signal_handler_can_cancel_the_tasks_being_waited_for(stub, client):
     def handler(seconds: float) -> None:
-        assert cancel_running_tasks() == 1
+        assert cancel_running_tasks(client) == 1
         raise SystemExit(1)
 
     no_earlier_tasks(stub)
@@ -567,7 +567,7 @@ def test_a_signal_handler_can_cancel_the_tasks_being_waited_for(stub, client):
     stub.on("DELETE", f"{TASKS}/T1", ok(task("CANCELLING")))
     with pytest.raises(SystemExit):
         run_actions(client, MODEL, [IMPORT], sleep=handler)
-    assert cancel_running_tasks() == 0
+    assert cancel_running_tasks(client) == 0
 
 
 def test_sequential_runs_stop_at_the_first_failure(stub, client):

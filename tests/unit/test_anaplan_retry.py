@@ -1,15 +1,16 @@
-"""The retry policy, driven by a fake clock and sleep."""
+"""The retry policy, driven by a fake clock and sleep (backoff's and the policy's)."""
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 from email.utils import format_datetime
 
 import pytest
 
 from target_anaplan.anaplan import retry
-from target_anaplan.anaplan.errors import ApiError, TransientError
-from target_anaplan.anaplan.retry import RetryPolicy, call_with_retry, parse_retry_after
+from target_anaplan.anaplan.errors import ApiError, TransientError, parse_retry_after
+from target_anaplan.anaplan.retry import RetryPolicy, call_with_retry
 
 
 class FakeTime:
@@ -43,8 +44,12 @@ def failing(errors, result="ok"):
 
 
 @pytest.fixture
-def fake_time():
-    return FakeTime()
+def fake_time(monkeypatch):
+    """backoff sleeps with time.sleep and times with time.monotonic: both are faked."""
+    fake = FakeTime()
+    monkeypatch.setattr(time, "sleep", fake.sleep)
+    monkeypatch.setattr(time, "monotonic", fake.clock)
+    return fake
 
 
 @pytest.fixture(autouse=True)
@@ -54,13 +59,7 @@ def no_jitter(monkeypatch):
 
 
 def run(fn, fake_time, policy=None):
-    return call_with_retry(
-        fn,
-        policy or RetryPolicy(),
-        describe="GET /things",
-        sleep=fake_time.sleep,
-        clock=fake_time.clock,
-    )
+    return call_with_retry(fn, policy or RetryPolicy(), describe="GET /things")
 
 
 def test_backoff_grows_exponentially_up_to_the_cap(fake_time):

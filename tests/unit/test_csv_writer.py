@@ -7,6 +7,7 @@ import io
 import random
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -14,12 +15,12 @@ from target_anaplan.csv_writer import (
     CONTROL_CHARACTERS_REMOVED,
     NAIVE_DATETIMES_AS_UTC,
     RowFormatter,
-    UnwritableValueError,
     check_columns,
     header_line,
+    parse_format,
     preamble,
 )
-from target_anaplan.settings import ConfigError
+from target_anaplan.errors import ConfigError, UnwritableValueError
 
 
 def one_value(value: object, *, separator: str = ",", text_delimiter: str = '"') -> str:
@@ -262,3 +263,71 @@ def test_every_quoting_path_follows_the_rule(separator, delimiter):
         assert line == reference_line(texts, separator, delimiter)
         reader = csv.reader(io.StringIO(line, newline=""), delimiter=separator, quotechar=delimiter)
         assert next(reader) == texts
+
+
+# --- formats -------------------------------------------------------------------------------
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def formatted(spec: str, value: object, zone: ZoneInfo | None = None) -> str:
+    """The CSV text one formatted column gets for ``value``."""
+    convert = parse_format(spec, zone or ZoneInfo("UTC"))
+    formatter = RowFormatter(
+        "s", ["X"], {}, separator=",", text_delimiter='"', formats={"X": convert}
+    )
+    return formatter.format({"X": value}).removesuffix("\n")
+
+
+@pytest.mark.parametrize(
+    ("spec", "value", "text"),
+    [
+        ("date", datetime(2024, 1, 15, 0, 0, tzinfo=timezone.utc), "2024-01-15"),
+        ("date", datetime(2024, 1, 14, 23, 30), "2024-01-14"),  # no offset: UTC
+        ("date", date(2024, 1, 15), "2024-01-15"),
+        ("date", "2024-01-15T00:00:00+00:00", "2024-01-15"),
+        ("date", "2024-01-15T08:00:00Z", "2024-01-15"),
+        ("date", "soon", "soon"),
+        ("date", None, ""),
+        ("date:%d/%m/%Y", datetime(2024, 3, 5, 12, tzinfo=timezone.utc), "05/03/2024"),
+        ("date:%b %y", date(2024, 3, 5), "Mar 24"),
+        ("boolean:TRUE/FALSE", True, "TRUE"),
+        ("boolean:1/0", False, "0"),
+        ("Boolean:Yes/No", "true", "Yes"),
+        ("boolean:Yes/No", "maybe", "maybe"),
+        ("number:2", Decimal("2.345"), "2.34"),
+        ("number:2", Decimal("2.355"), "2.36"),
+        ("number:2", Decimal("0.125"), "0.12"),
+        ("number:2", Decimal("1E+5"), "100000.00"),
+        ("number:0", 3, "3"),
+        ("number:3", 1.5, "1.500"),
+        ("number:2", True, "true"),
+        ("number:2", "n/a", "n/a"),
+    ],
+)
+def test_a_format_writes_a_column_the_way_its_import_expects(spec, value, text):
+    assert formatted(spec, value) == text
+
+
+def test_date_takes_the_date_in_the_time_zone():
+    late = datetime(2024, 1, 14, 23, 30, tzinfo=timezone.utc)
+    assert formatted("date", late) == "2024-01-14"
+    assert formatted("date", late, PARIS) == "2024-01-15"
+
+
+@pytest.mark.parametrize("spec", ["dat", "boolean:TRUE", "boolean:/F", "number:two", "number:", ""])
+def test_unknown_formats_are_refused(spec):
+    with pytest.raises(ValueError, match="is not a format"):
+        parse_format(spec)
+
+
+def test_only_formatted_columns_change():
+    formatter = RowFormatter(
+        "s",
+        ["A", "B"],
+        {},
+        separator=",",
+        text_delimiter='"',
+        formats={"B": parse_format("boolean:Y/N")},
+    )
+    assert formatter.format({"A": True, "B": True}) == "true,Y\n"

@@ -94,7 +94,8 @@ def test_schema_defaults_are_the_settings_defaults():
     for f in dataclasses.fields(Settings):
         schema = CONFIG_SCHEMA["properties"][f.name]
         if "default" in schema and f.name != "streams":
-            assert schema["default"] == f.default, f.name
+            default = list(f.default) if isinstance(f.default, tuple) else f.default
+            assert schema["default"] == default, f.name
 
 
 def test_example_config_is_parsed_into_typed_settings():
@@ -273,10 +274,25 @@ def test_loopback_http_is_accepted_and_trailing_slash_dropped():
         ({"s": {"columns": {"Code": 3}}}, "`streams.s.columns`"),
         ({"s": {"file": ""}}, "`streams.s.file`"),
         ({"s": {"mode": "insert"}}, "runs no import or process"),
+        ({"s": {"formats": {"Launched": "dat"}}}, "`streams.s.formats.Launched` is 'dat'"),
+        ({"s": {"formats": {"Launched": "dat"}}}, "Use date, date:<strftime pattern>"),
+        ({"s": {"formats": {"Active": True}}}, "`streams.s.formats`"),
+        ({"s": {"time_zone": "Mars/Olympus"}}, "`streams.s.time_zone` is 'Mars/Olympus'"),
     ],
 )
 def test_bad_stream_mappings_name_the_stream_key(streams, fragment):
     assert fragment in error_of(streams=streams)
+
+
+def test_formats_and_time_zones_are_kept_as_given():
+    parsed = settings(
+        time_zone="Europe/Paris",
+        streams={"s": {"formats": {"Launched": "date:%d/%m/%Y", "Active": "boolean:1/0"}}},
+    )
+    assert parsed.time_zone == "Europe/Paris"
+    assert parsed.stream("s").formats == {"Launched": "date:%d/%m/%Y", "Active": "boolean:1/0"}
+    assert settings().time_zone == "UTC"
+    assert "`time_zone` is 'Nowhere'" in error_of(time_zone="Nowhere")
 
 
 def test_a_stream_with_no_settings_uses_defaults():

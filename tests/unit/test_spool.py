@@ -13,13 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from target_anaplan.anaplan.encodings import python_codec
 from target_anaplan.csv_writer import RowFormatter, preamble
-from target_anaplan.spool import (
-    Spool,
-    UnencodableValueError,
-    UnknownEncodingError,
-    python_codec,
-)
+from target_anaplan.errors import UnencodableValueError, UnknownEncodingError
+from target_anaplan.spool import Spool
 
 HEADER = ["Code", "Name", "Note"]
 
@@ -252,7 +249,8 @@ def test_writing_lines_together_equals_writing_them_one_by_one(make_spool, encod
         one_by_one.write(line, record_number=number)
     together = make_spool(encoding=encoding, chunk_size_bytes=120, preamble="Code,Name\n")
     for start in range(0, len(lines), 10):  # some batches fit the current chunk, some do not
-        together.write_lines(lines[start : start + 10], first_record_number=start + 1)
+        batch = lines[start : start + 10]
+        together.write_lines(batch, record_numbers=range(start + 1, start + 1 + len(batch)))
     assert list(together.chunks()) == list(one_by_one.chunks())
     assert (together.rows, together.raw_bytes) == (one_by_one.rows, one_by_one.raw_bytes)
 
@@ -260,4 +258,4 @@ def test_writing_lines_together_equals_writing_them_one_by_one(make_spool, encod
 def test_writing_lines_together_names_the_record_that_cannot_be_encoded(make_spool):
     spool = make_spool(encoding="ISO-8859-1")
     with pytest.raises(UnencodableValueError, match="Record 12"):
-        spool.write_lines(["a\n", "b\n", "€\n"], first_record_number=10)
+        spool.write_lines(["a\n", "b\n", "€\n"], record_numbers=range(10, 13))

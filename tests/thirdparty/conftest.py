@@ -1,0 +1,54 @@
+"""The third-party client tier: anaplan-sdk (PyPI), unchanged, against the simulator.
+
+The SDK hard-codes Anaplan's hosts (https://api.anaplan.com, https://auth.anaplan.com,
+https://us1a.app.anaplan.com). The only thing bent is where its requests go: its Client
+passes extra keyword arguments to its httpx2.Client, so a transport that carries every
+request for an Anaplan host to the simulator's loopback port is handed in as `transport=`.
+Outside CI a machine without the `test` extra's anaplan-sdk skips this tier; in CI it fails.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# The simulator tier's kits (ids, OAuth clients, certificates) serve this tier too.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "simulator"))
+
+if not os.environ.get("CI"):
+    pytest.importorskip("anaplan_sdk", reason="needs the test extra: pip install -e '.[test]'")
+
+import anaplan_sdk
+from sdkkit import SimulatorTransport, sdk_scenario
+from simkit import MODEL_ID, WORKSPACE_ID
+
+from target_anaplan.simulator import Simulator
+
+
+@pytest.fixture
+def sim(sim_with: Callable[..., Simulator]) -> Simulator:
+    return sim_with(sdk_scenario())
+
+
+@pytest.fixture
+def transport(sim: Simulator) -> Iterator[SimulatorTransport]:
+    carrier = SimulatorTransport(sim)
+    yield carrier
+    carrier.close()
+
+
+@pytest.fixture
+def sdk(transport: SimulatorTransport) -> Callable[..., anaplan_sdk.Client]:
+    """Build an anaplan-sdk Client on the example model that talks to the simulator."""
+
+    def build(**kwargs: Any) -> anaplan_sdk.Client:
+        kwargs.setdefault("workspace_id", WORKSPACE_ID)
+        kwargs.setdefault("model_id", MODEL_ID)
+        return anaplan_sdk.Client(transport=transport, status_poll_delay=0, **kwargs)
+
+    return build
