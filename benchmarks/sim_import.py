@@ -7,8 +7,9 @@ Not a test: it prints rows/s and memory for one import of N rows.
 The CSV is exactly what target-anaplan uploads for ``benchmarks/bench.py``'s stream of N
 records: made once by running the target into an in-process simulator, and cached as
 ``.bench/orders-v<INPUT_VERSION>-<N>.csv``. The measured import then runs in this process on
-a fresh simulator state, on that content cut into 25 MB chunks (at byte offsets, not row
-ends: any client may cut a file anywhere), and must report N rows loaded. Printed: the
+a fresh simulator state (with the garbage collector paused, as a simulator task runs it), on
+that content cut into 25 MB chunks (at byte offsets, not row ends: any client may cut a file
+anywhere), and must report N rows loaded. Printed: the
 import's wall time and rows/s, the CSV's size, and how far the process's peak RSS grew
 during the import (the loaded list items included).
 """
@@ -27,6 +28,7 @@ from target_anaplan.simulator import Simulator
 from target_anaplan.simulator.engine import run_import
 from target_anaplan.simulator.scenario import load_scenario
 from target_anaplan.simulator.state import Clock, SimState
+from target_anaplan.simulator.tweaks import ProcessTweaks
 
 CHUNK_BYTES = 25_000_000
 FILE_ID = "113000000000"
@@ -81,7 +83,8 @@ def measure(path: Path, count: int) -> str:
     del data
     before = peak_rss_mib()
     start = time.perf_counter()
-    outcome = run_import(state, model, model.imports[bench.IMPORT_ID], chunks)
+    with ProcessTweaks.collector_paused():  # as the simulator's task runner does
+        outcome = run_import(state, model, model.imports[bench.IMPORT_ID], chunks)
     wall = time.perf_counter() - start
     landed = bench._detail_value(outcome.result["details"][0]["values"], "successRowCount")
     if landed != count:

@@ -81,6 +81,6 @@ def flagged_items(state: SimState, model: ModelDef, action: ActionDef) -> list[s
     module = model.modules[str(action.filter_module)]
     position = module.dimensions.index(str(action.list))
     cells = state.modules[(model.id, module.name)]
-    line_item = action.filter_line_item
+    line_item = str(action.filter_line_item)
     flagged = {key[position] for key, values in cells.items() if values.get(line_item) is True}
     return [key for key in state.lists[(model.id, str(action.list))].rows if key in flagged]

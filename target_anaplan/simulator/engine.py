@@ -23,7 +23,7 @@ import itertools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from target_anaplan.simulator.scenario import LIST_FIELDS, ImportDef, ModelDef, SourceDef
 from target_anaplan.simulator.state import (
@@ -198,7 +198,7 @@ def batches(chunks: list[bytes], source: SourceDef) -> Iterator[_Batch]:
         encoding=source.text_encoding,
         newline="",
     )
-    stream._CHUNK_SIZE = READ_BYTES  # decode in large pieces (the default is 8 KiB)
+    stream._CHUNK_SIZE = READ_BYTES  # type: ignore[attr-defined]  # decode 1 MiB at a time, not 8 KiB
     if quote:
         reader = csv.reader(stream, delimiter=sep, quotechar=quote)
     else:
@@ -231,7 +231,7 @@ def _stage_file(
                 data.append((fields, line))
         if data:
             rows, lines = (list(values) for values in zip(*data, strict=True))
-            load.stage(rows, lambda lines=lines: lines, counts, reject_rows)
+            load.stage(rows, lines.copy, counts, reject_rows)
     if not header_seen:
         return header_mismatch(None, source)
     return None
@@ -358,7 +358,7 @@ class _SharedText:
             return column
         shared = list(map(seen.get, column))
         if None not in shared:
-            return shared
+            return cast("list[str]", shared)
         new = set(column).difference(seen)
         if len(seen) + len(new) > self.DISTINCT_LIMIT:
             self.seen = None  # many distinct values: each row keeps its own
@@ -625,7 +625,7 @@ class _ModuleLoad(_Load):
         dec = imp.source.decimal_separator
         # Each distinct column, in header order, with the position it is read from.
         self.reads = [
-            (column, self.position[column], imp.mapping.get(column))
+            (column, self.position[column], imp.mapping.get(column, ""))  # "": unmapped
             for column in dict.fromkeys(imp.source.header_names)
         ]
         self.parsers = {
@@ -650,7 +650,7 @@ class _ModuleLoad(_Load):
                 found = list(map(self.lookups[target].get, given))
                 if "" in given or None in found or "" in found:
                     return False  # a blank row, or an unknown item: row by row
-                dims[target] = found
+                dims[target] = cast("list[str]", found)
             elif column in self.column_parsers:
                 parsed = self.column_parsers[column](columns[at])
                 if parsed is None:

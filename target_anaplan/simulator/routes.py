@@ -367,9 +367,12 @@ class Api:
 
     def start_task(self, req: Request, model: ModelDef, p: dict[str, str]) -> Response:
         """#20/#27 POST .../tasks {"localeName": ...} (imports, processes, other actions)."""
-        actions = {"imports": model.imports, "processes": model.processes,
-                   "actions": model.actions}[p["kind"]]  # fmt: skip
-        if p["aid"] not in actions:
+        actions: dict[str, dict[str, Any]] = {
+            "imports": model.imports,
+            "processes": model.processes,
+            "actions": model.actions,
+        }
+        if p["aid"] not in actions[p["kind"]]:
             raise ApiError(404, f"Action {p['aid']} not found")
         body = req.json() if req.body.strip() else None
         if not isinstance(body, dict) or not body.get("localeName"):

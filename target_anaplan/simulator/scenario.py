@@ -423,17 +423,17 @@ def _model(raw: dict[str, Any], ws_id: str, ws_name: str) -> ModelDef:
 
 def _lists(raws: list[dict[str, Any]], where: str) -> dict[str, ListDef]:
     lists: dict[str, ListDef] = {}
-    for index, lst in enumerate(raws):
-        list_name = _req(lst, "name", where)
-        props = _types(lst.get("properties", {}), f"{where} list {list_name} properties")
+    for index, raw in enumerate(raws):
+        list_name = _req(raw, "name", where)
+        props = _types(raw.get("properties", {}), f"{where} list {list_name} properties")
         lists[list_name] = ListDef(
             name=list_name,
             properties=props,
-            items=tuple(lst.get("items", [])),
-            id=str(lst.get("id", FIRST_LIST_ID + index)),
+            items=tuple(raw.get("items", [])),
+            id=str(raw.get("id", FIRST_LIST_ID + index)),
             index=index,
-            parent=lst.get("parent"),
-            numbered=bool(lst.get("numbered", False)),
+            parent=raw.get("parent"),
+            numbered=bool(raw.get("numbered", False)),
         )
     for lst in lists.values():
         _check_list(lst, lists, f"{where} list {lst.name}")
@@ -452,7 +452,7 @@ def _check_list(lst: ListDef, lists: dict[str, ListDef], where: str) -> None:
             raise ScenarioError(f"{where}: parent lists form a cycle through {parent!r}")
         seen.add(parent)
         parent = lists[parent].parent
-    parents = set()
+    parents: set[str] = set()
     if lst.parent is not None:
         for item in lists[lst.parent].items:
             parents.update(str(item[k]) for k in ("code", "name") if item.get(k))
