@@ -11,6 +11,7 @@ from typing import Any
 
 from target_anaplan.simulator.engine import ImportOutcome
 from target_anaplan.simulator.scenario import DELETE_BY_SELECTION, ActionDef, ModelDef
+from target_anaplan.simulator.sorting import sort_lenient
 from target_anaplan.simulator.state import SimState
 from target_anaplan.simulator.wire import ApiError, Request, Response, paged, success
 
@@ -30,7 +31,7 @@ class ActionsApi:
 
     def list_actions(self, req: Request, model: ModelDef, p: dict[str, str]) -> Response:
         """GET .../actions: `{id, name, actionType}`, without `actionType` when it has none."""
-        items = [_summary(a) for a in model.actions.values()]
+        items = sort_lenient(req, [_summary(a) for a in model.actions.values()])
         return paged(req, f"models/{model.id}/objects/action", "actions", items)
 
     def action_metadata(self, req: Request, model: ModelDef, p: dict[str, str]) -> Response:

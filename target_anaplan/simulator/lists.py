@@ -13,6 +13,7 @@ from typing import Any
 
 from target_anaplan.simulator.engine import RowError, parse_value
 from target_anaplan.simulator.scenario import ListDef, ModelDef
+from target_anaplan.simulator.sorting import sort_lenient
 from target_anaplan.simulator.state import (
     MISSING,
     ROW_CODE,
@@ -77,9 +78,9 @@ class ListsApi:
         return self.state.lists[(model.id, parent)] if parent is not None else None
 
     def list_lists(self, req: Request, model: ModelDef, p: dict[str, str]) -> Response:
-        """GET .../lists: `{id, name}` of every list, paged."""
+        """GET .../lists: `{id, name}` of every list, paged (and sorted, as model lists are)."""
         items = [{"id": d.id, "name": d.name} for d in model.lists.values()]
-        return paged(req, f"models/{model.id}/objects/list", "lists", items)
+        return paged(req, f"models/{model.id}/objects/list", "lists", sort_lenient(req, items))
 
     def list_metadata(self, req: Request, model: ModelDef, p: dict[str, str]) -> Response:
         """GET .../lists/{id}: `metadata`; keys that are not set (a parent) are left out."""
@@ -191,6 +192,8 @@ class ListsApi:
         total: int,
         failures: list[dict[str, Any]],
     ) -> Response:
+        if total > len(failures):
+            self.state.record_save(model.id, req.user)
         body: dict[str, Any] = {**counts, "total": total}
         if failures or self.state.scenario.list_api.empty_failures:
             body["failures"] = failures
@@ -213,6 +216,8 @@ class ListsApi:
                 continue
             doomed[key] = None
         self.state.delete_items(model.id, data.definition.name, list(doomed))
+        if doomed:
+            self.state.record_save(model.id, req.user)
         schema = f"models/{model.id}/objects/item"
         if not failures:
             return success(req, schema, deleted=len(doomed))

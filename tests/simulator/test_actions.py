@@ -49,6 +49,9 @@ def test_actions_are_listed_with_an_optional_type(core_api: Client, prefix: str)
     assert page(core_api.get(f"{prefix}/actions", params={"offset": 2}), "actions") == [
         {"id": DASHBOARD_ACTION, "name": "Open Dashboard"}
     ]
+    by_name = page(core_api.get(f"{prefix}/actions", params={"sort": "-name"}), "actions")
+    assert [a["name"] for a in by_name] == ["Sort regions", "Open Dashboard",
+                                            "Delete flagged products"]  # fmt: skip
 
 
 @BOTH_PATHS

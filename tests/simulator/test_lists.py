@@ -287,3 +287,17 @@ def test_reset_index_needs_an_empty_list(core_api: Client) -> None:
     assert (response.status_code, response.content) == (200, b"")
     post_items(core_api, PRODUCTS_LIST, "add", [{"name": "Again", "code": "P1"}])
     assert items_of(core_api, PRODUCTS_LIST)[0]["id"] == first_id
+
+
+def test_list_changes_are_model_saves(core_api: Client) -> None:
+    def serial() -> int:
+        model = ok(core_api.get(DIRECT_PATH, params={"modelDetails": "true"}), "model")
+        return model["lastSavedSerialNumber"]
+
+    load_products_and_sales(core_api)
+    before = serial()
+    post_items(core_api, PRODUCTS_LIST, "delete", [{"code": "P9"}])
+    assert serial() == before
+    post_items(core_api, PRODUCTS_LIST, "add", [{"name": "Four", "code": "P4"}])
+    post_items(core_api, PRODUCTS_LIST, "delete", [{"code": "P4"}])
+    assert serial() == before + 2
