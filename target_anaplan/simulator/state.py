@@ -130,9 +130,13 @@ class ListData:
         self.rows[key] = row
         self._lookup = None
 
-    def extend(self, keys: list[str], rows: list[tuple[Any, ...]]) -> None:
-        """Add many new items at once (their keys are not in the list)."""
-        self.rows.update(zip(keys, rows, strict=True))
+    def extend(self, new: dict[str, tuple[Any, ...]]) -> None:
+        """Add many new items at once (their keys are not in the list); into an empty list,
+        the dict itself becomes the list's, so a first load is not copied."""
+        if self.rows:
+            self.rows.update(new)
+        else:
+            self.rows = new
         self._lookup = None
 
     def rekey(self, old: str, new: str) -> None:

@@ -280,3 +280,15 @@ def test_a_large_file_counts_lines_across_quoted_newlines(api: Client) -> None:
     )
     items = api.sim.list_items(MODEL_ID, "Products")
     assert (len(items), items[-1]["name"]) == (1199, "Name\r\n1199")
+
+
+def test_a_cr_ending_one_field_and_a_lf_starting_the_next_are_two_lines(api: Client) -> None:
+    rows = [f"P{n},Name,Tools,1,2024-01-02,true\n" for n in range(900)]
+    for at in (100, 600):  # in the file's first batch of records, and in a later one
+        rows[at] = f'Q{at},"ends\r","\nstarts",1,2024-01-02,true\n'
+    rows[300] = "B1,Bad,Tools,x,2024-01-02,true\n"
+    rows[700] = "B2,Bad,Tools,x,2024-01-02,true\n"
+    api.upload(PRODUCTS_FILE, PRODUCTS_HEADER + "".join(rows))
+    task = api.run(PRODUCTS_IMPORT)
+    dump = api.get(f"@/imports/{PRODUCTS_IMPORT}/tasks/{task['taskId']}/dump").text
+    assert [line.split(",")[-2] for line in dump.splitlines()[1:]] == ['"304"', '"706"']
