@@ -72,7 +72,7 @@ def _model(state: SimState, model: ModelDef) -> str:
         header = ["Code", "Name", "Parent", *lst.properties]
         rows = (
             [item.code, item.name, item.parent, *(item.properties.get(p) for p in lst.properties)]
-            for item in itertools.islice(items.values(), SHOWN_ROWS)
+            for item in map(items.item, itertools.islice(items.rows.values(), SHOWN_ROWS))
         )
         parts.append(_heading("List", lst.name, len(items), "items"))
         parts.append(_table(header, rows, len(items)))

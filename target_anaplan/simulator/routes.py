@@ -12,6 +12,8 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
+from target_anaplan.simulator.actions import ActionsApi
+from target_anaplan.simulator.lists import ListsApi
 from target_anaplan.simulator.scenario import FileDef, ModelDef
 from target_anaplan.simulator.sorting import sort_checked, sort_lenient
 from target_anaplan.simulator.state import FileState, SimState, Task, Upload
@@ -34,6 +36,7 @@ STATE_ERRORS = {
     "PRODUCTION_MAINTENANCE": (424, "The model is offline."),
 }
 SIZE_ALLOWANCE = 1_073_741_824
+TASK_KINDS = {"imports": "import", "processes": "process", "actions": "action"}
 # The only fields these lists sort by (OAS probed every other property: 400).
 WORKSPACE_SORT_FIELDS = ("name", "sizeAllowance")
 MODEL_SORT_FIELDS = ("name", "activeState")
@@ -59,17 +62,18 @@ class Api:
             (rf"{MODEL_PREFIX}/imports/(?P<aid>[^/]+)$", {"GET": self.import_metadata}),
             (rf"{MODEL_PREFIX}/processes/?$", {"GET": self.list_processes}),
             (rf"{MODEL_PREFIX}/processes/(?P<aid>[^/]+)$", {"GET": self.process_metadata}),
-            (rf"{MODEL_PREFIX}/(?P<kind>exports|actions)/?$", {"GET": self.list_none}),
-            (rf"{MODEL_PREFIX}/(?P<kind>imports|processes)/(?P<aid>[^/]+)/tasks/?$", {
+            (rf"{MODEL_PREFIX}/(?P<kind>exports)/?$", {"GET": self.list_none}),
+            (rf"{MODEL_PREFIX}/(?P<kind>imports|processes|actions)/(?P<aid>[^/]+)/tasks/?$", {
                 "POST": self.start_task, "GET": self.list_tasks}),
-            (rf"{MODEL_PREFIX}/(?P<kind>imports|processes)/(?P<aid>[^/]+)/tasks/(?P<tid>[^/]+)$", {
-                "GET": self.get_task, "DELETE": self.cancel_task}),
+            (rf"{MODEL_PREFIX}/(?P<kind>imports|processes|actions)/(?P<aid>[^/]+)/tasks"
+             r"/(?P<tid>[^/]+)$", {"GET": self.get_task, "DELETE": self.cancel_task}),
             (rf"{MODEL_PREFIX}/(?P<kind>imports)/(?P<aid>[^/]+)/tasks/(?P<tid>[^/]+)"
              r"/dump(?P<chunks>/chunks)?(?:/(?P<n>[^/]+))?$", {"GET": self.get_dump}),
             (rf"{MODEL_PREFIX}/(?P<kind>processes)/(?P<aid>[^/]+)/tasks/(?P<tid>[^/]+)"
              r"/dumps/(?P<oid>[^/]+)(?P<chunks>/chunks)?(?:/(?P<n>[^/]+))?$",
              {"GET": self.get_dump}),
         ]  # fmt: skip
+        table += ListsApi(state).routes(MODEL_PREFIX) + ActionsApi(state).routes(MODEL_PREFIX)
         self.routes = [(re.compile(pattern), handlers) for pattern, handlers in table]
 
     # -- dispatch ---------------------------------------------------------------------------
@@ -343,6 +347,9 @@ class Api:
             raise ApiError(404, f"Process {p['aid']} not found")
         actions = []
         for action_id in process.actions:
+            if action_id in model.actions:
+                actions.append(_action_step(model, action_id))
+                continue
             imp = model.imports[action_id]
             action: dict[str, Any] = {"id": imp.id, "name": imp.name, "actionType": "IMPORT",
                       "importDataSourceId": imp.file_id, "importType": imp.import_type}  # fmt: skip
@@ -353,21 +360,24 @@ class Api:
         return success(req, f"models/{model.id}/objects/processMetadata", processMetadata=meta)
 
     def list_none(self, req: Request, model: ModelDef, p: dict[str, str]) -> Response:
-        """GET .../exports and .../actions: the simulator has none."""
+        """GET .../exports: the simulator has none."""
         return paged(req, f"models/{model.id}/objects/{p['kind'][:-1]}", p["kind"], [])
 
     # -- tasks and dumps --------------------------------------------------------------------
 
     def start_task(self, req: Request, model: ModelDef, p: dict[str, str]) -> Response:
-        """#20/#27 POST .../tasks {"localeName": ...}."""
-        actions = model.imports if p["kind"] == "imports" else model.processes
-        if p["aid"] not in actions:
+        """#20/#27 POST .../tasks {"localeName": ...} (imports, processes, other actions)."""
+        actions: dict[str, dict[str, Any]] = {
+            "imports": model.imports,
+            "processes": model.processes,
+            "actions": model.actions,
+        }
+        if p["aid"] not in actions[p["kind"]]:
             raise ApiError(404, f"Action {p['aid']} not found")
         body = req.json() if req.body.strip() else None
         if not isinstance(body, dict) or not body.get("localeName"):
             raise ApiError(400, "localeName is required")
-        kind = "import" if p["kind"] == "imports" else "process"
-        task = self.runner.create(model, p["aid"], kind, req.user)
+        task = self.runner.create(model, p["aid"], TASK_KINDS[p["kind"]], req.user)
         return success(req, f"models/{model.id}/objects/task", task=task.summary())
 
     def list_tasks(self, req: Request, model: ModelDef, p: dict[str, str]) -> Response:
@@ -412,6 +422,13 @@ class Api:
         if index >= len(chunks):
             raise ApiError(404, f"Chunk {index} not found")
         return bytes_response(chunks[index], "text/plain")
+
+
+def _action_step(model: ModelDef, action_id: str) -> dict[str, Any]:
+    """A process step that runs an other action: its id, name and type."""
+    action = model.actions[action_id]
+    step = {"id": action.id, "name": action.name}
+    return step | ({"actionType": action.action_type} if action.action_type else {})
 
 
 def _index(raw: str) -> int:

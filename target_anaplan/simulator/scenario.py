@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,9 @@ PROPERTY_TYPES = ("text", "number", "date", "boolean")
 LIST_FIELDS = ("code", "name", "parent")
 OAUTH_GRANTS = ("authorization_code", "device")
 DEFAULT_DUMP_CHUNK_BYTES = 10_000_000
+DEFAULT_LIST_READ_LIMIT = 1_000_000
+FIRST_LIST_ID, FIRST_MODULE_ID = 101_000_000_000, 102_000_000_000
+DELETE_BY_SELECTION = "DELETE_BY_SELECTION"
 DEFAULT_TOKEN_LIFETIME_S = 2100.0  # 35 minutes, as observed live
 DEFAULT_CREATION_DATE = "2024-01-15T09:30:00.000+0000"
 DEFAULT_SERIAL_NUMBER = 2_000_000
@@ -94,20 +97,26 @@ class FileDef:
 
 @dataclass(frozen=True)
 class ListDef:
-    """A list: typed properties and the items it starts with."""
+    """A list: typed properties, the items it starts with, and its parent list, if any."""
 
     name: str
     properties: dict[str, str]
     items: tuple[dict[str, Any], ...]
+    id: str = ""
+    index: int = 0  # position in the model, which numbers its items' ids
+    parent: str | None = None
+    numbered: bool = False
 
 
 @dataclass(frozen=True)
 class ModuleDef:
-    """A module: its dimensions (list names, in order) and typed line items."""
+    """A module: its dimensions (list names, in order) and typed line items with their ids."""
 
     name: str
     dimensions: tuple[str, ...]
     line_items: dict[str, str]
+    id: str = ""
+    line_item_ids: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -152,8 +161,23 @@ class ImportDef:
 
 
 @dataclass(frozen=True)
+class ActionDef:
+    """An "other" action; a DELETE_BY_SELECTION one deletes the items of `list` whose Boolean
+    line item `filter_line_item` of module `filter_module` is TRUE."""
+
+    id: str
+    name: str
+    action_type: str | None = None
+    list: str | None = None
+    filter_module: str | None = None
+    filter_line_item: str | None = None
+    hold_polls: int = 0
+    report_details: bool = False  # add a deleteFromSelectionSucceeded detail (unverified)
+
+
+@dataclass(frozen=True)
 class ProcessDef:
-    """A process: import action ids run in order."""
+    """A process: import and action ids run in order."""
 
     id: str
     name: str
@@ -176,6 +200,7 @@ class ModelDef:
     imports: dict[str, ImportDef]
     processes: dict[str, ProcessDef]
     users: frozenset[str] | None
+    actions: dict[str, ActionDef] = field(default_factory=dict)
     iso_creation_date: str = DEFAULT_CREATION_DATE
     last_saved_serial_number: int = DEFAULT_SERIAL_NUMBER
 
@@ -187,6 +212,15 @@ class WorkspaceDef:
     id: str
     name: str
     model_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ListApiDef:
+    """How the transactional list calls answer where Anaplan's documentation is unsure."""
+
+    read_limit: int = DEFAULT_LIST_READ_LIMIT  # GET .../items answers 400 above it
+    empty_failures: bool = True  # add and update answer "failures": [] when none failed
+    nested_delete_result: bool = False  # a partial delete answers result{...} (else flat)
 
 
 @dataclass(frozen=True)
@@ -204,6 +238,8 @@ class Scenario:
     def user(self, email: str) -> UserDef | None:
         """The user with this email (case-insensitive), or None."""
         return self.users.get(email.lower())
+
+    list_api: ListApiDef = field(default_factory=ListApiDef)
 
 
 def load_scenario(source: dict[str, Any] | str | Path | None) -> Scenario:
@@ -242,6 +278,14 @@ def _scenario(raw: dict[str, Any]) -> Scenario:
             models[model.id] = model
         workspaces[ws_id] = WorkspaceDef(ws_id, ws_name, tuple(m.id for m in ws_models))
     dump_chunk = int(raw.get("dump_chunk_bytes", DEFAULT_DUMP_CHUNK_BYTES))
+    shape = raw.get("list_delete_response", "flat")
+    if shape not in ("flat", "nested"):
+        raise ScenarioError("list_delete_response must be 'flat' or 'nested'")
+    list_api = ListApiDef(
+        read_limit=int(raw.get("list_read_limit", DEFAULT_LIST_READ_LIMIT)),
+        empty_failures=bool(raw.get("list_empty_failures", True)),
+        nested_delete_result=shape == "nested",
+    )
     users = {u.email.lower(): u for u in map(_user, _objects(raw, "users", "scenario"))}
     clients = {}
     for client in (_oauth_client(c, users) for c in _objects(raw, "oauth_clients", "scenario")):
@@ -254,6 +298,7 @@ def _scenario(raw: dict[str, Any]) -> Scenario:
         users=users,
         oauth_clients=clients,
         token_lifetime_s=_seconds(raw, "token_lifetime_s", "scenario") or DEFAULT_TOKEN_LIFETIME_S,
+        list_api=list_api,
     )
 
 
@@ -332,34 +377,31 @@ def _types(value: Any, where: str) -> dict[str, str]:
 def _model(raw: dict[str, Any], ws_id: str, ws_name: str) -> ModelDef:
     model_id, name = _req(raw, "id", "model"), _req(raw, "name", "model")
     where = f"model {name}"
-    lists = {}
-    for lst in _objects(raw, "lists", where):
-        list_name = _req(lst, "name", where)
-        props = _types(lst.get("properties", {}), f"{where} list {list_name} properties")
-        lists[list_name] = ListDef(list_name, props, tuple(lst.get("items", [])))
+    lists = _lists(_objects(raw, "lists", where), where)
     modules = {}
-    for mod in _objects(raw, "modules", where):
-        mod_name = _req(mod, "name", where)
-        dims = tuple(mod.get("dimensions", []))
-        for dim in dims:
-            if dim not in lists:
-                raise ScenarioError(f"{where} module {mod_name}: dimension {dim!r} is not a list")
-        line_items = _types(mod.get("line_items", {}), f"{where} module {mod_name} line_items")
-        modules[mod_name] = ModuleDef(mod_name, dims, line_items)
+    for index, mod in enumerate(_objects(raw, "modules", where)):
+        module = _module(mod, index, lists, where)
+        modules[module.name] = module
     files = {f.id: f for f in (_file(f, where) for f in _objects(raw, "files", where))}
     imports = {}
     for imp in _objects(raw, "imports", where):
         definition = _import(imp, files, lists, modules, where)
         imports[definition.id] = definition
+    actions = {}
+    for act in _objects(raw, "actions", where):
+        action = _action(act, lists, modules, where)
+        actions[action.id] = action
     processes = {}
     for proc in _objects(raw, "processes", where):
         proc_id = str(_req(proc, "id", where))
-        actions = tuple(str(a) for a in proc.get("actions", []))
-        for action in actions:
-            if action not in imports:
-                raise ScenarioError(f"{where} process {proc_id}: action {action} is not an import")
+        steps = tuple(str(a) for a in proc.get("actions", []))
+        for step in steps:
+            if step not in imports and step not in actions:
+                raise ScenarioError(
+                    f"{where} process {proc_id}: action {step} is not an import or an action"
+                )
         hold = int(proc.get("hold_polls", 0))
-        processes[proc_id] = ProcessDef(proc_id, _req(proc, "name", where), actions, hold)
+        processes[proc_id] = ProcessDef(proc_id, _req(proc, "name", where), steps, hold)
     users = raw.get("users")
     return ModelDef(
         id=model_id,
@@ -373,9 +415,102 @@ def _model(raw: dict[str, Any], ws_id: str, ws_name: str) -> ModelDef:
         imports=imports,
         processes=processes,
         users=frozenset(users) if users is not None else None,
+        actions=actions,
         iso_creation_date=str(raw.get("isoCreationDate", DEFAULT_CREATION_DATE)),
         last_saved_serial_number=int(raw.get("lastSavedSerialNumber", DEFAULT_SERIAL_NUMBER)),
     )
+
+
+def _lists(raws: list[dict[str, Any]], where: str) -> dict[str, ListDef]:
+    lists: dict[str, ListDef] = {}
+    for index, raw in enumerate(raws):
+        list_name = _req(raw, "name", where)
+        props = _types(raw.get("properties", {}), f"{where} list {list_name} properties")
+        lists[list_name] = ListDef(
+            name=list_name,
+            properties=props,
+            items=tuple(raw.get("items", [])),
+            id=str(raw.get("id", FIRST_LIST_ID + index)),
+            index=index,
+            parent=raw.get("parent"),
+            numbered=bool(raw.get("numbered", False)),
+        )
+    for lst in lists.values():
+        _check_list(lst, lists, f"{where} list {lst.name}")
+    if len({lst.id for lst in lists.values()}) != len(lists):
+        raise ScenarioError(f"{where}: two lists have the same id")
+    return lists
+
+
+def _check_list(lst: ListDef, lists: dict[str, ListDef], where: str) -> None:
+    """Parent list known and not circular; item properties declared; item parents known."""
+    seen, parent = {lst.name}, lst.parent
+    while parent is not None:
+        if parent not in lists:
+            raise ScenarioError(f"{where}: parent list {parent!r} is not defined")
+        if parent in seen:
+            raise ScenarioError(f"{where}: parent lists form a cycle through {parent!r}")
+        seen.add(parent)
+        parent = lists[parent].parent
+    parents: set[str] = set()
+    if lst.parent is not None:
+        for item in lists[lst.parent].items:
+            parents.update(str(item[k]) for k in ("code", "name") if item.get(k))
+    for item in lst.items:
+        unknown = set(item.get("properties", {})) - set(lst.properties)
+        if unknown:
+            raise ScenarioError(f"{where}: item properties {sorted(unknown)} are not declared")
+        parent_ref = str(item.get("parent", ""))
+        if parent_ref and lst.parent is not None and parent_ref not in parents:
+            raise ScenarioError(
+                f"{where}: item parent {parent_ref!r} is not an item of list {lst.parent!r}"
+            )
+
+
+def _module(raw: dict[str, Any], index: int, lists: dict[str, ListDef], where: str) -> ModuleDef:
+    mod_name = _req(raw, "name", where)
+    dims = tuple(raw.get("dimensions", []))
+    for dim in dims:
+        if dim not in lists:
+            raise ScenarioError(f"{where} module {mod_name}: dimension {dim!r} is not a list")
+    line_items = _types(raw.get("line_items", {}), f"{where} module {mod_name} line_items")
+    first_line_item = (301 + index) * 1_000_000_000
+    ids = {li: str(first_line_item + n) for n, li in enumerate(line_items)}
+    module_id = str(raw.get("id", FIRST_MODULE_ID + index))
+    return ModuleDef(mod_name, dims, line_items, module_id, ids)
+
+
+def _action(
+    raw: dict[str, Any], lists: dict[str, ListDef], modules: dict[str, ModuleDef], where: str
+) -> ActionDef:
+    action_id = str(_req(raw, "id", f"{where} action"))
+    where = f"{where} action {action_id}"
+    action = ActionDef(
+        id=action_id,
+        name=_req(raw, "name", where),
+        action_type=raw.get("actionType"),
+        list=raw.get("list"),
+        filter_module=(raw.get("filter") or {}).get("module"),
+        filter_line_item=(raw.get("filter") or {}).get("line_item"),
+        hold_polls=int(raw.get("hold_polls", 0)),
+        report_details=bool(raw.get("details", False)),
+    )
+    if action.list is not None and action.list not in lists:
+        raise ScenarioError(f"{where}: list {action.list!r} is not defined")
+    if action.action_type != DELETE_BY_SELECTION:
+        return action
+    if action.list is None:
+        raise ScenarioError(f"{where}: a {DELETE_BY_SELECTION} action needs a 'list'")
+    module = modules.get(action.filter_module or "")
+    if module is None or action.list not in module.dimensions:
+        raise ScenarioError(
+            f"{where}: 'filter.module' must name a module dimensioned by list {action.list!r}"
+        )
+    if module.line_items.get(action.filter_line_item or "") != "boolean":
+        raise ScenarioError(
+            f"{where}: 'filter.line_item' must name a boolean line item of {module.name!r}"
+        )
+    return action
 
 
 def _file(raw: dict[str, Any], where: str) -> FileDef:
@@ -436,9 +571,11 @@ def _import(
             raise ScenarioError(f"{where}: dimensions {sorted(missing)} are not mapped")
     else:
         raise ScenarioError(f"{where}: needs a 'list' or a 'module' to load")
-    for column, field in mapping.items():
-        if field not in allowed:
-            raise ScenarioError(f"{where}: column {column!r} maps to unknown field {field!r}")
+    for column, target_field in mapping.items():
+        if target_field not in allowed:
+            raise ScenarioError(
+                f"{where}: column {column!r} maps to unknown field {target_field!r}"
+            )
     default_type = "HIERARCHY_DATA" if kind == "list" else "MODULE_DATA"
     return ImportDef(
         id=import_id,

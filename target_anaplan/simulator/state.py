@@ -16,6 +16,7 @@ from target_anaplan.simulator.faults import FaultBook
 from target_anaplan.simulator.scenario import (
     MODEL_BUILDER_GUID,
     FileDef,
+    ListDef,
     ModelDef,
     Scenario,
     user_guid,
@@ -47,14 +48,29 @@ class Clock:
         return int(self() * 1000)
 
 
+# Where things sit in a list row: (id, code, name, parent, *property values).
+ROW_ID, ROW_CODE, ROW_NAME, ROW_PARENT, ROW_PROPERTIES = 0, 1, 2, 3, 4
+
+
+class _Missing:
+    """The value of a property never set on an item (it has no key in `properties`)."""
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+
+
 @dataclass
 class ListItem:
-    """One list member."""
+    """One list member as callers see it (the list keeps it as a compact row)."""
 
     code: str
     name: str
     parent: str = ""
     properties: dict[str, Any] = field(default_factory=dict)
+    id: str = ""
 
     def as_json(self) -> dict[str, Any]:
         """The control API shape of an item."""
@@ -64,6 +80,92 @@ class ListItem:
             "parent": self.parent,
             "properties": dict(self.properties),
         }
+
+
+class ListData:
+    """One list's items in insertion order, keyed by code (by name when the code is empty).
+
+    An item is a plain tuple, `(id, code, name, parent, *property values)` with the values in
+    the list's declared property order (MISSING when never set): an import of a million rows
+    then builds its items in bulk, and they take a fraction of the memory of objects.
+    """
+
+    def __init__(self, definition: ListDef) -> None:
+        self.definition = definition
+        self.properties = tuple(definition.properties)
+        self.rows: dict[str, tuple[Any, ...]] = {}
+        self.first_id = (201 + definition.index) * 1_000_000_000
+        self.next_id = self.first_id
+        self._lookup: dict[str, str] | None = None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def item(self, row: tuple[Any, ...]) -> ListItem:
+        """The caller's view of a row."""
+        values = zip(self.properties, row[ROW_PROPERTIES:], strict=True)
+        return ListItem(
+            code=row[ROW_CODE],
+            name=row[ROW_NAME],
+            parent=row[ROW_PARENT],
+            properties={name: value for name, value in values if value is not MISSING},
+            id=str(row[ROW_ID]),
+        )
+
+    def items(self) -> list[ListItem]:
+        """Every item, in insertion order."""
+        return [self.item(row) for row in self.rows.values()]
+
+    def new_row(
+        self, code: str, name: str, parent: str, properties: dict[str, Any]
+    ) -> tuple[Any, ...]:
+        """A row for a new item, with the next free id (ids are never reused)."""
+        row = (self.next_id, code, name, parent,
+               *(properties.get(p, MISSING) for p in self.properties))  # fmt: skip
+        self.next_id += 1
+        return row
+
+    def put(self, key: str, row: tuple[Any, ...]) -> None:
+        """Add or replace one item."""
+        self.rows[key] = row
+        self._lookup = None
+
+    def extend(self, new: dict[str, tuple[Any, ...]]) -> None:
+        """Add many new items at once (their keys are not in the list); into an empty list,
+        the dict itself becomes the list's, so a first load is not copied."""
+        if self.rows:
+            self.rows.update(new)
+        else:
+            self.rows = new
+        self._lookup = None
+
+    def rekey(self, old: str, new: str) -> None:
+        """Key an item by `new` instead of `old`, keeping its place."""
+        self.rows = {new if key == old else key: row for key, row in self.rows.items()}
+        self._lookup = None
+
+    def remove(self, keys: list[str]) -> None:
+        """Drop items by key."""
+        for key in keys:
+            del self.rows[key]
+        self._lookup = None
+
+    def lookup(self) -> dict[str, str]:
+        """Item key by code and by name, the ways a module row or a child item names an item
+        (a code wins over another item's equal name; of equal names, the first item's)."""
+        if self._lookup is None:
+            index: dict[str, str] = {}
+            for key, row in reversed(self.rows.items()):
+                index[row[ROW_NAME]] = key
+            for key, row in self.rows.items():
+                if row[ROW_CODE]:
+                    index[row[ROW_CODE]] = key
+            self._lookup = index
+        return self._lookup
+
+    def by_id(self) -> dict[int, str]:
+        """Item key by id."""
+        return {row[ROW_ID]: key for key, row in self.rows.items()}
 
 
 @dataclass
@@ -117,12 +219,12 @@ class ModelSave:
 
 @dataclass
 class Task:
-    """An import or process run; `state` follows Anaplan's taskState values."""
+    """An import, process or action run; `state` follows Anaplan's taskState values."""
 
     id: str
     model_id: str
     action_id: str
-    kind: str  # "import" or "process"
+    kind: str  # "import", "process" or "action"
     user: str
     created_ms: int
     state: str = "NOT_STARTED"
@@ -156,7 +258,7 @@ class SimState:
                 m.id: ModelSave(m.last_saved_serial_number, m.iso_creation_date, MODEL_BUILDER_GUID)
                 for m in self.scenario.models.values()
             }
-            self.lists: dict[tuple[str, str], dict[str, ListItem]] = {}
+            self.lists: dict[tuple[str, str], ListData] = {}
             self.modules: dict[tuple[str, str], dict[tuple[str, ...], dict[str, Any]]] = {}
             self.files: dict[str, dict[str, FileState]] = {}
             for model in self.scenario.models.values():
@@ -167,17 +269,16 @@ class SimState:
 
     def _load_model(self, model: ModelDef) -> None:
         for lst in model.lists.values():
-            items = {}
+            data = ListData(lst)
             for raw in lst.items:
                 code = str(raw.get("code", ""))
-                item = ListItem(
-                    code=code,
-                    name=str(raw.get("name", code)),
-                    parent=str(raw.get("parent", "")),
-                    properties=dict(raw.get("properties", {})),
-                )
-                items[code or item.name] = item
-            self.lists[(model.id, lst.name)] = items
+                name = str(raw.get("name", code))
+                row = data.new_row(code, name, str(raw.get("parent", "")),
+                                   dict(raw.get("properties", {})))  # fmt: skip
+                if "id" in raw:
+                    row = (int(raw["id"]), *row[1:])
+                data.put(code or name, row)
+            self.lists[(model.id, lst.name)] = data
         for module in model.modules.values():
             self.modules[(model.id, module.name)] = {}
         self.files[model.id] = {
@@ -203,7 +304,34 @@ class SimState:
 
     def list_items(self, model_id: str, name: str) -> list[ListItem]:
         """A list's items in insertion order (KeyError if unknown)."""
-        return list(self.lists[(model_id, name)].values())
+        return self.lists[(model_id, name)].items()
+
+    def rename_item(self, model_id: str, list_name: str, old: str, new: str) -> None:
+        """An item's key (its code, or its name without one) changed: re-key it, in place,
+        and its cells in every module dimensioned by the list."""
+        self.lists[(model_id, list_name)].rekey(old, new)
+        for module in self.scenario.models[model_id].modules.values():
+            cells = self.modules[(model_id, module.name)]
+            for position, dimension in enumerate(module.dimensions):
+                if dimension == list_name and any(k[position] == old for k in cells):
+                    renamed = {
+                        (*k[:position], new, *k[position + 1 :]) if k[position] == old else k: v
+                        for k, v in cells.items()
+                    }
+                    cells.clear()
+                    cells.update(renamed)
+
+    def delete_items(self, model_id: str, list_name: str, keys: list[str]) -> None:
+        """Delete list items and their cells in every module dimensioned by the list, as
+        Anaplan does (items of child lists keep naming them as their parent)."""
+        self.lists[(model_id, list_name)].remove(keys)
+        gone = set(keys)
+        for module in self.scenario.models[model_id].modules.values():
+            cells = self.modules[(model_id, module.name)]
+            for position, dimension in enumerate(module.dimensions):
+                if dimension == list_name:
+                    for key in [k for k in cells if k[position] in gone]:
+                        del cells[key]
 
     def module_rows(self, model_id: str, name: str) -> list[dict[str, Any]]:
         """A module's cells as rows keyed by dimension item codes (KeyError if unknown)."""

@@ -10,10 +10,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from target_anaplan.simulator.actions import run_action
 from target_anaplan.simulator.engine import ImportOutcome, failed_outcome, run_import
-from target_anaplan.simulator.scenario import ImportDef, ModelDef
+from target_anaplan.simulator.scenario import DELETE_BY_SELECTION, ActionDef, ImportDef, ModelDef
 from target_anaplan.simulator.state import SimState, Task
 from target_anaplan.simulator.tweaks import ProcessTweaks
+
+Step = ImportDef | ActionDef
 
 ACTIVE = ("IN_PROGRESS", "CANCELLING")
 TERMINAL = ("COMPLETE", "CANCELLED")
@@ -83,21 +86,23 @@ class TaskRunner:
         if queued is not None:
             self._start(queued)
 
-    def _imports(self, task: Task) -> list[ImportDef]:
+    def _steps(self, task: Task) -> list[Step]:
+        """What the task runs: its import or action, or a process's steps in order."""
         model = self.state.scenario.models[task.model_id]
-        if task.kind == "import":
-            return [model.imports[task.action_id]]
-        return [model.imports[a] for a in model.processes[task.action_id].actions]
+        if task.kind != "process":
+            return [_step(model, task.action_id)]
+        return [_step(model, a) for a in model.processes[task.action_id].actions]
 
     def _start(self, task: Task) -> None:
         model = self.state.scenario.models[task.model_id]
-        action = model.imports.get(task.action_id) or model.processes[task.action_id]
+        action = model.processes.get(task.action_id) or _step(model, task.action_id)
         fault = self.state.faults.take_task("hold", task.action_id)
         task.hold = action.hold_polls + (fault.polls if fault else 0)
         files = self.state.files[model.id]
         task.snapshot = {
-            imp.file_id: files[imp.file_id].chunks_for(task.user, self.state.clock())
-            for imp in self._imports(task)
+            step.file_id: files[step.file_id].chunks_for(task.user, self.state.clock())
+            for step in self._steps(task)
+            if isinstance(step, ImportDef)
         }
         task.state = "IN_PROGRESS"
 
@@ -105,16 +110,16 @@ class TaskRunner:
         model = self.state.scenario.models[task.model_id]
         outcomes = []
         with self.tweaks.collector_paused():
-            for imp in self._imports(task):
-                outcome = self._run_one(model, imp, task)
+            for step in self._steps(task):
+                outcome = self._run_one(model, step, task)
                 outcomes.append(outcome)
                 if outcome.dump is not None:
-                    task.dumps[imp.id] = outcome.dump
+                    task.dumps[step.id] = outcome.dump
                 if not outcome.result["successful"]:
                     break
         if any(o.result["successful"] for o in outcomes):
             self.state.record_save(model.id, task.user)
-        if task.kind == "import":
+        if task.kind != "process":
             task.result = outcomes[0].result
         else:
             task.result = {
@@ -126,13 +131,23 @@ class TaskRunner:
         task.dumps_touched = self.state.clock()
         task.state = "COMPLETE"
 
-    def _run_one(self, model: ModelDef, imp: ImportDef, task: Task) -> ImportOutcome:
-        fail = self.state.faults.take_task("fail", imp.id)
+    def _run_one(self, model: ModelDef, step: Step, task: Task) -> ImportOutcome:
+        fail = self.state.faults.take_task("fail", step.id)
+        if isinstance(step, ActionDef):
+            if fail is None:
+                return run_action(self.state, model, step)
+            deletes = step.action_type == DELETE_BY_SELECTION
+            kind = "deleteFromSelectionFailed" if deletes else "actionFailed"
+            return failed_outcome(step.id, kind, fail.message)
         if fail is not None:
-            return failed_outcome(imp.id, "importFailedGeneralError", fail.message)
-        reject = self.state.faults.take_task("reject", imp.id)
+            return failed_outcome(step.id, "importFailedGeneralError", fail.message)
+        reject = self.state.faults.take_task("reject", step.id)
         rows = reject.rows if reject else 0
-        return run_import(self.state, model, imp, task.snapshot.get(imp.file_id), rows)
+        return run_import(self.state, model, step, task.snapshot.get(step.file_id), rows)
+
+
+def _step(model: ModelDef, action_id: str) -> Step:
+    return model.imports.get(action_id) or model.actions[action_id]
 
 
 def task_json(task: Task) -> dict[str, Any]:

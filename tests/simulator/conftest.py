@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import certgen
 import pytest
+from modelkit import core_client, core_scenario
 from oauthkit import oauth_scenario
 from simkit import OTHER_USER, Client
 
@@ -32,3 +33,9 @@ def cert_bundle() -> certgen.CertBundle:
 def cert_sim(sim_with, cert_bundle) -> Simulator:
     """The OAuth scenario with the leaf certificate registered for the integration user."""
     return sim_with(oauth_scenario(certificates=[cert_bundle.leaf_cert_pem]))
+
+
+@pytest.fixture
+def core_api(sim_with) -> Client:
+    """The core scenario (child list, control module, delete action), logged in."""
+    return core_client(sim_with(core_scenario()))

@@ -53,11 +53,13 @@ def login(sim: Simulator, email: str, password: str) -> str:
 
 
 class Client:
-    """Plain requests against one simulator, logged in as one user."""
+    """Plain requests against one simulator, logged in as one user; "@" paths are relative
+    to `model_path` (the example model's workspace path by default)."""
 
-    def __init__(self, sim: Simulator, email: str = USER) -> None:
+    def __init__(self, sim: Simulator, email: str = USER, model_path: str = MODEL_PATH) -> None:
         self.sim = sim
         self.email = email
+        self.model_path = model_path
         self.session = requests.Session()
         self.login()
 
@@ -71,7 +73,7 @@ class Client:
     def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         """`path` is relative to /2/0; a leading "@" means relative to the model."""
         if path.startswith("@"):
-            path = MODEL_PATH + path[1:]
+            path = self.model_path + path[1:]
         return self.session.request(method, f"{self.sim.url}/2/0{path}", timeout=10, **kwargs)
 
     def get(self, path: str, **kwargs: Any) -> requests.Response:

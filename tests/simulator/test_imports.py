@@ -251,3 +251,44 @@ def test_crlf_and_quoted_newlines_keep_source_line_numbers(api: Client) -> None:
     assert [i["name"] for i in api.sim.list_items(MODEL_ID, "Products")] == ["Two\r\nlines"]
     dump = api.get(f"@/imports/{PRODUCTS_IMPORT}/tasks/{task['taskId']}/dump").text
     assert dump.splitlines()[1].endswith("\"4\",\"Invalid number: 'x' in column 'Price'\"")
+
+
+def test_empty_values_clear_module_cells(api: Client) -> None:
+    api.upload(PRODUCTS_FILE, PRODUCTS)
+    api.run(PRODUCTS_IMPORT)
+    api.upload(SALES_FILE, SALES)
+    api.run(SALES_IMPORT)
+    api.upload(SALES_FILE, SALES_HEADER + "P1,EMEA,,,\n")
+    result = api.run(SALES_IMPORT)["result"]
+    assert values(result["details"][0])["successUpdateCount"] == "1"
+    assert api.sim.module_rows(MODEL_ID, "Sales")[0] == {
+        "dimensions": {"Products": "P1", "Regions": "EMEA"},
+        "values": {"Units": None, "Revenue": None, "Note": ""},
+    }
+
+
+def test_a_large_file_counts_lines_across_quoted_newlines(api: Client) -> None:
+    rows = [f'P{n},"Name\r\n{n}",Tools,{n},2024-01-02,true\n' for n in range(1200)]
+    rows[1100] = "P1100,Bad,Tools,x,2024-01-02,true\n"
+    api.upload(PRODUCTS_FILE, PRODUCTS_HEADER + "".join(rows), chunks=7)
+    task = api.run(PRODUCTS_IMPORT)
+    counts = values(task["result"]["details"][0])
+    assert (counts["successCreateCount"], counts["failedCount"]) == ("1199", "1")
+    dump = api.get(f"@/imports/{PRODUCTS_IMPORT}/tasks/{task['taskId']}/dump").text
+    assert dump.splitlines()[1].startswith(
+        '"E","P1100","Bad","Tools","x","2024-01-02","true","2202"'
+    )
+    items = api.sim.list_items(MODEL_ID, "Products")
+    assert (len(items), items[-1]["name"]) == (1199, "Name\r\n1199")
+
+
+def test_a_cr_ending_one_field_and_a_lf_starting_the_next_are_two_lines(api: Client) -> None:
+    rows = [f"P{n},Name,Tools,1,2024-01-02,true\n" for n in range(900)]
+    for at in (100, 600):  # in the file's first batch of records, and in a later one
+        rows[at] = f'Q{at},"ends\r","\nstarts",1,2024-01-02,true\n'
+    rows[300] = "B1,Bad,Tools,x,2024-01-02,true\n"
+    rows[700] = "B2,Bad,Tools,x,2024-01-02,true\n"
+    api.upload(PRODUCTS_FILE, PRODUCTS_HEADER + "".join(rows))
+    task = api.run(PRODUCTS_IMPORT)
+    dump = api.get(f"@/imports/{PRODUCTS_IMPORT}/tasks/{task['taskId']}/dump").text
+    assert [line.split(",")[-2] for line in dump.splitlines()[1:]] == ['"304"', '"706"']
