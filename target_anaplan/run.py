@@ -21,7 +21,7 @@ from singer_sdk.sinks import Sink
 
 from target_anaplan.anaplan.catalog import Catalog, resolve_model
 from target_anaplan.anaplan.client import AnaplanClient, new_session
-from target_anaplan.anaplan.credentials import make_auth
+from target_anaplan.anaplan.credentials import AUTH_TIMEOUT_S, make_auth
 from target_anaplan.anaplan.models import DataSourceTarget
 from target_anaplan.anaplan.regions import resolve_hosts
 from target_anaplan.anaplan.retry import RetryPolicy
@@ -71,11 +71,17 @@ def build_client(settings: Settings) -> AnaplanClient:
         session.verify = settings.ca_bundle
     return AnaplanClient(
         hosts,
-        make_auth(settings.credentials(), hosts, session),
+        make_auth(
+            settings.credentials(),
+            hosts,
+            session,
+            timeout_s=(settings.connect_timeout_s, AUTH_TIMEOUT_S),
+        ),
         retry=RetryPolicy(
             max_attempts=settings.retry_max_attempts, deadline_s=settings.retry_deadline_s
         ),
         timeout_s=settings.request_timeout_s,
+        connect_timeout_s=settings.connect_timeout_s,
         session=session,
     )
 

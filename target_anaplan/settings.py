@@ -808,7 +808,15 @@ class Settings:
         "Time zone in which `date` formats take a date-time's date (IANA name).", "UTC"
     )
     retry_deadline_s: float = seconds("Total seconds to keep retrying one request.", 600)
-    request_timeout_s: float = seconds("Seconds to wait for one HTTP response.", 300)
+    request_timeout_s: float = seconds(
+        "Seconds to wait for one HTTP response (busy models answer slowly).", 300
+    )
+    connect_timeout_s: float = seconds(
+        "Seconds to wait for a connection to an Anaplan host. Until a host has answered in a "
+        "run, a few quick tries only: a host that cannot be reached then is most likely a "
+        "wrong setting.",
+        5,
+    )
 
     @property
     def chunk_size_bytes(self) -> int:
