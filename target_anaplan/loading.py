@@ -160,6 +160,11 @@ class StreamLoad:
         self._records_since_version = 0
 
     @property
+    def unsent_rows(self) -> int:
+        """Rows received and not committed (gone keys aside)."""
+        return self._spool.rows + len(self._queued) + len(self._queued_gone)
+
+    @property
     def pending_rows(self) -> int:
         """Rows received but not committed, and keys gone but not yet deleted (lock-free:
         read from signal handlers)."""

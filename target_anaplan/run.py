@@ -268,6 +268,10 @@ class Run:
 
     # The state gate and signals
 
+    def pending_rows_of_streams(self) -> dict[str, int]:
+        """Rows spooled or queued but not committed, per stream (gone keys aside)."""
+        return {name: load.unsent_rows for name, load in self._loads.items() if load.unsent_rows}
+
     def pending(self) -> dict[str, int]:
         """Rows received but not committed, per stream (lock-free: read by signal handlers)."""
         return {name: load.pending_rows for name, load in self._loads.items() if load.pending_rows}
@@ -287,6 +291,9 @@ class Run:
     def finish(self) -> None:
         """End of input, every stream committed: delete what left the source (child lists
         first), run ``after_load``, then emit the state."""
+        left = self.pending_rows_of_streams()
+        if left:  # every drain has run: a row still spooled would be lost without a word
+            raise RuntimeError(f"Rows left uncommitted at the end of input: {_describe(left)}")
         for stream in reversed(self.plan.order):
             load = self._loads.get(stream)
             if load is not None:

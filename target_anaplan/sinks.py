@@ -70,9 +70,10 @@ class AnaplanSink(BatchSink):
         schema: dict[str, Any],
         key_properties: Sequence[str] | None,
     ) -> None:
+        self._deleted = False  # whether the record being processed says it was deleted
         super().__init__(target, stream_name, schema, key_properties)
         # Checked here, not in ``setup``: the SDK logs a second error line when setup fails.
-        self.load.check_schema(self.schema["properties"])
+        self.load.check_schema(self.schema["properties"], self.key_properties)
 
     @property
     def load(self) -> StreamLoad:
@@ -163,14 +164,15 @@ class AnaplanSink(BatchSink):
             self.load.write(record)
 
     def process_batch(self, context: dict[str, Any]) -> None:
-        """Insert mode: this drain is one commit. All mode: rows wait for end of input."""
-        if self.load.mode == "insert":
+        """Insert and upsert modes: this drain is one commit. All mode: rows wait for the
+        end of input."""
+        if self.load.mode != "all":
             self.wiring.commit()
 
     def clean_up(self) -> None:
-        """End of input: an all-mode stream is committed once, whole (later calls: no-op)."""
-        if self.load.mode == "all":
-            self.wiring.commit()
+        """End of input: commit what is left (an all-mode stream whole, once; with change
+        tracking, the gone keys to clear). Later calls find nothing to do."""
+        self.wiring.commit()
         super().clean_up()
 
 

@@ -1,0 +1,314 @@
+"""Change tracking: insert sends new keys only, upsert new and changed rows, deletes mirror
+the source; the store moves only with a successful commit."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+from targetkit import (
+    CORE_MODEL,
+    USER,
+    core_config,
+    inject,
+    lines,
+    list_items,
+    module_rows,
+    record,
+    requests_log,
+    run_in_process,
+    schema,
+    state,
+    task_starts,
+)
+
+from target_anaplan.anaplan.errors import ActionFailedError
+from target_anaplan.errors import ConfigError, DeleteGuardError
+from target_anaplan.simulator import Simulator
+
+PRODUCTS_FILE, PRODUCTS_IMPORT, SALES_FILE = "113000000000", "112000000000", "113000000001"
+FLAGS_IMPORT, DELETE_ACTION = "112000000007", "117000000000"
+PRODUCT = {
+    "Code": {"type": "string"},
+    "Name": {"type": "string"},
+    "Category": {"type": ["string", "null"]},
+    "Price": {"type": ["number", "null"]},
+    "Launched": {"type": ["string", "null"], "format": "date"},
+    "Active": {"type": ["boolean", "null"]},
+}
+PRODUCTS = {"file": "products.csv", "imports": ["Products from products.csv"]}
+SALE = {
+    "Product": {"type": "string"},
+    "Region": {"type": "string"},
+    "Units": {"type": ["integer", "null"]},
+    "Revenue": {"type": ["number", "null"]},
+    "Note": {"type": ["string", "null"]},
+}
+SALES = {"file": "sales.csv", "imports": ["Sales from sales.csv"]}
+
+
+def row(code: str, price: float = 1.5) -> dict:
+    return {
+        "Code": code,
+        "Name": f"Product {code}",
+        "Category": "Tools",
+        "Price": price,
+        "Launched": None,
+        "Active": True,
+    }
+
+
+def full_table(*rows: dict, run: int) -> str:
+    """A full-table sync (no bookmark): every row, then a STATE."""
+    return lines(
+        schema("products", PRODUCT, ["Code"]),
+        *(record("products", r) for r in rows),
+        state({"run": run}),
+    )
+
+
+def last_upload(sim: Simulator, file_id: str = PRODUCTS_FILE) -> list[str]:
+    """The codes in the file's latest upload."""
+    (file,) = [f for f in sim.files() if f["id"] == file_id]
+    (content,) = file["content"].values()
+    return [line[0] for line in list(csv.reader(io.StringIO(content)))[1:]]
+
+
+def uploads(sim: Simulator, file_id: str = PRODUCTS_FILE) -> int:
+    return next(f["uploads"] for f in sim.files() if f["id"] == file_id)
+
+
+@pytest.mark.parametrize(
+    ("mode", "third_run_sends"), [("insert", ["P4"]), ("upsert", ["P2", "P4"])]
+)
+def test_a_full_table_stream_sends_only_what_its_mode_asks(sim, mode, third_run_sends, caplog):
+    config = core_config(sim, {"products": PRODUCTS | {"mode": mode}})
+    first = run_in_process(config, full_table(row("P1"), row("P2"), row("P3"), run=1))
+    assert last_upload(sim) == ["P1", "P2", "P3"]
+    assert first.states == [{"run": 1}]
+
+    second = run_in_process(config, full_table(row("P1"), row("P2"), row("P3"), run=2))
+    assert uploads(sim) == 1  # nothing changed: nothing uploaded
+    assert len(task_starts(sim, PRODUCTS_IMPORT)) == 1  # and no import ran
+    assert second.states == [{"run": 2}]
+
+    with caplog.at_level(logging.INFO):
+        third = run_in_process(config, full_table(row("P1"), row("P2", 9.99), row("P4"), run=3))
+    assert last_upload(sim) == third_run_sends
+    assert third.states == [{"run": 3}]
+    changed = mode == "upsert"
+    assert "new 1, changed 1, unchanged 1, deleted 0" in caplog.text
+    assert list_items(sim, "Products")["P2"]["properties"]["Price"] == (9.99 if changed else 1.5)
+    assert "P3" in list_items(sim, "Products")  # deletes: ignore (the default)
+
+
+def test_upsert_skips_the_unchanged_row_an_incremental_tap_resends(sim):
+    config = core_config(sim, {"products": PRODUCTS | {"mode": "upsert"}})
+    run_in_process(config, full_table(row("P1"), row("P2"), run=1))
+    # tap-postgres resends the row at its bookmark (P2), unchanged, with the new ones.
+    run_in_process(config, full_table(row("P2"), row("P3"), run=2))
+    assert last_upload(sim) == ["P3"]
+
+
+def test_a_key_setting_stands_in_for_missing_key_properties(sim):
+    config = core_config(sim, {"products": PRODUCTS | {"mode": "upsert", "key": ["Code"]}})
+    no_key = lines(schema("products", PRODUCT), *(record("products", row(c)) for c in "AB"))
+    run_in_process(config, no_key)
+    run_in_process(config, no_key)
+    assert uploads(sim) == 1
+
+
+def test_upsert_without_a_key_fails_at_the_schema(sim):
+    config = core_config(sim, {"products": PRODUCTS | {"mode": "upsert"}})
+    with pytest.raises(ConfigError, match=r"mode upsert.*needs a key.*`streams\.products\.key`"):
+        run_in_process(config, lines(schema("products", PRODUCT), record("products", row("A"))))
+
+
+def mirror(**stream: object) -> dict:
+    return PRODUCTS | {"mode": "upsert", "deletes": "delete", "full_snapshot": True} | stream
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        {},
+        {
+            "delete_action": "Delete flagged products",
+            "delete_flag_import": "Product Flags from product_flags.csv",
+        },
+    ],
+    ids=["list API", "delete action"],
+)
+def test_a_row_gone_from_a_full_snapshot_is_deleted_from_the_list(sim, how):
+    config = core_config(sim, {"products": mirror(**how)})
+    run_in_process(config, full_table(*(row(f"P{n}") for n in range(1, 5)), run=1))
+    second = run_in_process(config, full_table(row("P1"), row("P2"), row("P4"), run=2))
+    assert sorted(list_items(sim, "Products")) == ["P1", "P2", "P4"]
+    assert second.states == [{"run": 2}]
+    if how:
+        assert len(task_starts(sim, FLAGS_IMPORT)) == 1
+        assert len(task_starts(sim, DELETE_ACTION)) == 1
+    # The store forgot P3: sent again, it is new.
+    run_in_process(config, full_table(row("P1"), row("P2"), row("P3"), row("P4"), run=3))
+    assert last_upload(sim) == ["P3"]
+
+
+def test_a_closing_activate_version_drives_the_delete(sim):
+    config = core_config(sim, {"products": PRODUCTS | {"mode": "upsert", "deletes": "delete"}})
+
+    def versioned(*codes: str, version: int) -> str:
+        return lines(
+            schema("products", PRODUCT, ["Code"]),
+            {"type": "ACTIVATE_VERSION", "stream": "products", "version": version},
+            *({**record("products", row(c)), "version": version} for c in codes),
+            {"type": "ACTIVATE_VERSION", "stream": "products", "version": version},
+            state({"version": version}),
+        )
+
+    run_in_process(config, versioned("P1", "P2", "P3", version=1))
+    run_in_process(config, versioned("P1", "P3", version=2))
+    assert sorted(list_items(sim, "Products")) == ["P1", "P3"]
+
+
+def test_without_a_closed_version_nothing_is_deleted(sim):
+    # An incremental sync opens a version and never closes it: no snapshot, no deletes.
+    config = core_config(sim, {"products": PRODUCTS | {"mode": "upsert", "deletes": "delete"}})
+    run_in_process(config, full_table(row("P1"), row("P2"), run=1))
+    opened = lines(
+        schema("products", PRODUCT, ["Code"]),
+        {"type": "ACTIVATE_VERSION", "stream": "products", "version": 5},
+        record("products", row("P3")),
+    )
+    run_in_process(config, opened)
+    assert sorted(list_items(sim, "Products")) == ["P1", "P2", "P3"]
+
+
+def test_a_record_with_sdc_deleted_at_is_deleted(sim):
+    config = core_config(sim, {"products": PRODUCTS | {"mode": "upsert", "deletes": "delete"}})
+    log_based = {**PRODUCT, "_sdc_deleted_at": {"type": ["string", "null"], "format": "date-time"}}
+    run_in_process(
+        config,
+        lines(
+            schema("products", log_based, ["Code"]), *(record("products", row(c)) for c in "XYZ")
+        ),
+    )
+    run_in_process(
+        config,
+        lines(
+            schema("products", log_based, ["Code"]),
+            record("products", {**row("Y"), "_sdc_deleted_at": "2026-12-01T10:00:00+00:00"}),
+            state({"lsn": 2}),
+        ),
+    )
+    assert sorted(list_items(sim, "Products")) == ["X", "Z"]
+
+
+def sales_run(*rows: tuple[str, str, int], run: int) -> str:
+    return lines(
+        schema("sales", SALE, ["Product", "Region"]),
+        *(
+            record(
+                "sales", {"Product": p, "Region": r, "Units": u, "Revenue": u * 2.0, "Note": "n"}
+            )
+            for p, r, u in rows
+        ),
+        state({"run": run}),
+    )
+
+
+def test_clear_empties_the_module_cells_of_a_gone_row(sim):
+    # The list items the sales rows use, loaded first.
+    run_in_process(
+        core_config(sim, {"products": PRODUCTS}), full_table(row("P1"), row("P2"), run=0)
+    )
+    run_in_process(
+        core_config(
+            sim, {"regions": {"file": "regions.txt", "imports": ["Regions from regions.txt"]}}
+        ),
+        lines(
+            schema("regions", {"Code": {"type": "string"}, "Name": {"type": "string"}}),
+            record("regions", {"Code": "EMEA", "Name": "Europe"}),
+        ),
+    )
+    config = core_config(
+        sim, {"sales": SALES | {"mode": "upsert", "deletes": "clear", "full_snapshot": True}}
+    )
+    run_in_process(config, sales_run(("P1", "EMEA", 1), ("P2", "EMEA", 2), run=1))
+    run = run_in_process(config, sales_run(("P1", "EMEA", 1), run=2))
+    cells = {r["dimensions"]["Products"]: r["values"] for r in module_rows(sim, "Sales")}
+    assert cells["P1"] == {"Units": 1, "Revenue": 2.0, "Note": "n"}
+    assert not any(cells["P2"].values()), cells["P2"]
+    assert run.states == [{"run": 2}]
+
+
+def test_the_delete_guard_refuses_a_run_that_would_delete_too_much(sim):
+    config = core_config(sim, {"products": mirror()})
+    run_in_process(config, full_table(*(row(f"P{n}") for n in range(1, 5)), run=1))
+    with pytest.raises(DeleteGuardError, match=r"3 of its 4 known keys.*max_delete_fraction"):
+        run_in_process(config, full_table(row("P1"), run=2))
+    assert sorted(list_items(sim, "Products")) == ["P1", "P2", "P3", "P4"]
+    run_in_process({**config, "max_delete_fraction": 0.8}, full_table(row("P1"), run=3))
+    assert sorted(list_items(sim, "Products")) == ["P1"]
+
+
+def test_a_failed_import_leaves_the_tracking_as_it_was(sim):
+    config = core_config(sim, {"products": PRODUCTS | {"mode": "upsert"}})
+    inject(sim, {"kind": "fail", "action_id": PRODUCTS_IMPORT, "message": "broke"})
+    with pytest.raises(ActionFailedError):
+        run_in_process(config, full_table(row("P1"), row("P2"), run=1))
+    run_in_process(config, full_table(row("P1"), row("P2"), run=2))
+    assert last_upload(sim) == ["P1", "P2"]
+    assert sorted(list_items(sim, "Products")) == ["P1", "P2"]
+
+
+def cancel_task(sim: Simulator, import_id: str, task_id: str) -> None:
+    login = requests.post(
+        f"{sim.url}/token/authenticate", auth=(USER["username"], USER["password"]), timeout=10
+    )
+    token = login.json()["tokenInfo"]["tokenValue"]
+    path = f"/2/0/models/{CORE_MODEL}/imports/{import_id}/tasks/{task_id}"
+    answer = requests.delete(
+        f"{sim.url}{path}", headers={"Authorization": f"AnaplanAuthToken {token}"}, timeout=10
+    )
+    answer.raise_for_status()
+
+
+def test_a_kill_in_mid_commit_leaves_the_tracking_as_it_was(sim, tmp_path):
+    config = core_config(sim, {"products": PRODUCTS | {"mode": "upsert"}})
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps(config))
+    inject(sim, {"kind": "hold", "action_id": PRODUCTS_IMPORT, "polls": 1_000_000})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "target_anaplan", "--config", str(config_file)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ.copy(),
+    )
+    assert process.stdin is not None
+    process.stdin.write(full_table(row("P1"), row("P2"), run=1))
+    process.stdin.close()
+    for _ in range(600):  # until the import is running in the simulator
+        if task_starts(sim, PRODUCTS_IMPORT):
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    # The killed run's import still holds the model: cancel it, as a model builder would.
+    (task,) = [t for t in sim.tasks() if t["taskState"] != "COMPLETE"]
+    cancel_task(sim, PRODUCTS_IMPORT, task["taskId"])
+    assert sorted(list_items(sim, "Products")) == []
+
+    run_in_process(config, full_table(row("P1"), row("P2"), run=2))
+    assert last_upload(sim) == ["P1", "P2"]
+    assert len([r for r in requests_log(sim) if r["path"].endswith("/complete")]) == 2

@@ -1,0 +1,339 @@
+"""The load plan: lists before the modules that use them, parents before children, state
+after each commit, run-level actions, several models."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+from targetkit import (
+    CORE,
+    CORE_MODEL,
+    core_config,
+    inject,
+    lines,
+    list_items,
+    module_rows,
+    record,
+    requests_log,
+    run_in_process,
+    run_subprocess,
+    schema,
+    sim_config,
+    state,
+    task_starts,
+)
+
+from target_anaplan.anaplan.errors import ActionFailedError
+from target_anaplan.errors import ConfigError
+from target_anaplan.plan import StreamShape, order_streams
+from target_anaplan.simulator import Simulator
+
+PRODUCTS_IMPORT, SALES_IMPORT, REGIONS_IMPORT = "112000000000", "112000000001", "112000000002"
+CITIES_IMPORT, REGIONS_PROCESS = "112000000006", "118000000000"
+PRODUCT = {
+    "Code": {"type": "string"},
+    "Name": {"type": "string"},
+    "Category": {"type": ["string", "null"]},
+    "Price": {"type": ["number", "null"]},
+    "Launched": {"type": ["string", "null"], "format": "date"},
+    "Active": {"type": ["boolean", "null"]},
+}
+SALE = {
+    "Product": {"type": "string"},
+    "Region": {"type": "string"},
+    "Units": {"type": "integer"},
+    "Revenue": {"type": "number"},
+    "Note": {"type": ["string", "null"]},
+}
+REGION = {"Code": {"type": "string"}, "Name": {"type": "string"}}
+CITY = {
+    "Code": {"type": "string"},
+    "Name": {"type": "string"},
+    "Region": {"type": "string"},
+    "Population": {"type": "integer"},
+}
+SALES = {"file": "sales.csv", "imports": ["Sales from sales.csv"]}
+PRODUCTS = {"file": "products.csv", "imports": ["Products from products.csv"]}
+REGIONS = {"file": "regions.txt", "imports": ["Regions from regions.txt"]}
+CITIES = {"file": "cities.csv", "imports": ["Cities from cities.csv"]}
+
+
+def product(code: str) -> dict:
+    return record(
+        "products",
+        {
+            "Code": code,
+            "Name": f"Product {code}",
+            "Category": None,
+            "Price": None,
+            "Launched": None,
+            "Active": True,
+        },
+    )
+
+
+def sale(code: str, units: int) -> dict:
+    return record(
+        "sales",
+        {"Product": code, "Region": "EMEA", "Units": units, "Revenue": units * 2, "Note": None},
+    )
+
+
+def region(code: str) -> dict:
+    return record("regions", {"Code": code, "Name": f"Region {code}"})
+
+
+def starts_in_order(sim: Simulator, *action_ids: str) -> list[str]:
+    """The action ids of task starts, in the order the simulator saw them."""
+    wanted = {f"/{a}/tasks" for a in action_ids}
+    return [
+        r["path"].rsplit("/", 2)[-2]
+        for r in requests_log(sim)
+        if r["method"] == "POST" and any(r["path"].endswith(w) for w in wanted)
+    ]
+
+
+def test_a_module_stream_sent_first_commits_after_its_list(sim):
+    # Module first in `streams` and in the input: the plan still loads the list first.
+    config = core_config(sim, {"sales": SALES, "products": PRODUCTS, "regions": REGIONS})
+    run = run_in_process(
+        config,
+        lines(
+            schema("sales", SALE),
+            sale("P1", 1),
+            sale("P2", 2),
+            schema("products", PRODUCT, ["Code"]),
+            product("P1"),
+            product("P2"),
+            schema("regions", REGION, ["Code"]),
+            region("EMEA"),
+            state({"done": 1}),
+        ),
+    )
+    assert sorted(list_items(sim, "Products")) == ["P1", "P2"]
+    assert sorted(row["dimensions"]["Products"] for row in module_rows(sim, "Sales")) == [
+        "P1",
+        "P2",
+    ]
+    assert starts_in_order(sim, SALES_IMPORT, PRODUCTS_IMPORT, REGIONS_IMPORT)[-1] == SALES_IMPORT
+    assert run.states == [{"done": 1}]
+
+
+def test_insert_batches_of_a_module_commit_their_list_rows_first(sim):
+    # Small batches interleave the two streams: each sales batch carries products whose
+    # rows are still pending in the products stream's batch.
+    streams = {
+        "sales": SALES | {"mode": "insert"},
+        "products": PRODUCTS | {"mode": "insert"},
+        "regions": REGIONS,
+    }
+    messages = [
+        schema("regions", REGION, ["Code"]),
+        region("EMEA"),
+        schema("sales", SALE),
+        schema("products", PRODUCT, ["Code"]),
+    ]
+    for n in range(1, 7):
+        messages += [product(f"P{n}"), sale(f"P{n}", n)]
+    run = run_in_process(
+        core_config(sim, streams, batch_size_rows=2), lines(*messages, state({"n": 6}))
+    )
+    assert sorted(list_items(sim, "Products")) == [f"P{n}" for n in range(1, 7)]
+    assert len(module_rows(sim, "Sales")) == 6
+    assert run.states == [{"n": 6}]
+
+
+def test_a_child_list_commits_after_its_parent_list(sim):
+    # Cities' items need their parent Region item; the list metadata says Regions is the
+    # parent of Cities, so regions commits first although it comes second everywhere.
+    config = core_config(sim, {"cities": CITIES, "regions": REGIONS})
+    run_in_process(
+        config,
+        lines(
+            schema("cities", CITY, ["Code"]),
+            record("cities", {"Code": "OSL", "Name": "Oslo", "Region": "NORD", "Population": 700}),
+            schema("regions", REGION, ["Code"]),
+            region("NORD"),
+        ),
+    )
+    assert list_items(sim, "Cities")["OSL"]["parent"] == "NORD"
+    assert starts_in_order(sim, CITIES_IMPORT, REGIONS_IMPORT) == [REGIONS_IMPORT, CITIES_IMPORT]
+
+
+def test_load_order_overrides_the_default(sim):
+    streams = {"products": PRODUCTS, "regions": REGIONS}
+    text = lines(
+        schema("products", PRODUCT, ["Code"]),
+        product("P1"),
+        schema("regions", REGION, ["Code"]),
+        region("EMEA"),
+    )
+    run_in_process(core_config(sim, streams), text)
+    run_in_process(core_config(sim, streams, load_order=["regions"]), text)
+    assert starts_in_order(sim, PRODUCTS_IMPORT, REGIONS_IMPORT) == [
+        PRODUCTS_IMPORT,
+        REGIONS_IMPORT,  # config order
+        REGIONS_IMPORT,
+        PRODUCTS_IMPORT,  # load_order
+    ]
+
+
+def test_load_order_names_only_configured_streams(sim):
+    with pytest.raises(ConfigError, match=r"`load_order` names streams .* 'sale'"):
+        run_in_process(core_config(sim, {"sales": SALES}, load_order=["sale"]), "")
+
+
+def test_a_failing_list_commit_stops_the_module_commit_and_holds_the_state(sim):
+    inject(sim, {"kind": "fail", "action_id": PRODUCTS_IMPORT, "message": "Products broke"})
+    config = core_config(sim, {"sales": SALES, "products": PRODUCTS})
+    out = []
+    with pytest.raises(ActionFailedError, match="Products broke"):
+        out.append(
+            run_in_process(
+                config,
+                lines(
+                    schema("sales", SALE),
+                    sale("P1", 1),
+                    schema("products", PRODUCT),
+                    product("P1"),
+                    state({"n": 1}),
+                ),
+            )
+        )
+    assert task_starts(sim, SALES_IMPORT) == []
+    assert module_rows(sim, "Sales") == []
+    assert not out
+
+
+def test_insert_mode_acknowledges_each_committed_batch(sim, tmp_path):
+    """The 3rd batch fails; the state after batch 2 went out, so the rerun starts there."""
+    config = core_config(sim, {"regions": REGIONS | {"mode": "insert"}}, batch_size_rows=2)
+
+    def sync(after: int) -> str:
+        """A tap's incremental run: rows after the bookmark, a STATE after each row."""
+        messages = [schema("regions", REGION, ["Code"])]
+        for n in range(after + 1, 7):
+            messages += [region(f"R{n}"), state({"bookmark": n})]
+        return lines(*messages)
+
+    inject(
+        sim,
+        {
+            "kind": "http",
+            "status": 423,
+            "method": "POST",
+            "path": f"/imports/{REGIONS_IMPORT}/tasks$",
+            "nth": 3,
+        },
+    )
+    failed = run_subprocess(config, sync(0), tmp_path)
+    assert failed.returncode == 1
+    assert failed.states == [{"bookmark": 2}, {"bookmark": 4}]
+    assert sorted(list_items(sim, "Regions")) == ["R1", "R2", "R3", "R4"]
+
+    rerun = run_subprocess(config, sync(failed.states[-1]["bookmark"]), tmp_path)
+    assert rerun.returncode == 0, rerun.stderr
+    assert rerun.states[-1] == {"bookmark": 6}
+    assert len(task_starts(sim, REGIONS_IMPORT)) == 4  # 2 batches, the failed one, 1 more
+    assert sorted(list_items(sim, "Regions")) == [f"R{n}" for n in range(1, 7)]
+
+
+def test_after_load_runs_once_after_every_commit(sim):
+    config = core_config(
+        sim, {"products": PRODUCTS, "regions": REGIONS}, after_load=["Reload regions"]
+    )
+    run = run_in_process(
+        config,
+        lines(
+            schema("products", PRODUCT),
+            product("P1"),
+            schema("regions", REGION),
+            region("EMEA"),
+            state({"n": 1}),
+        ),
+    )
+    order = starts_in_order(sim, PRODUCTS_IMPORT, REGIONS_IMPORT, REGIONS_PROCESS)
+    assert order[-1] == REGIONS_PROCESS
+    assert order.count(REGIONS_PROCESS) == 1
+    assert run.states == [{"n": 1}]
+
+
+def test_after_load_does_not_run_when_nothing_was_received(sim):
+    config = core_config(sim, {"products": PRODUCTS}, after_load=["Reload regions"])
+    run = run_in_process(config, lines(schema("products", PRODUCT), state({"n": 0})))
+    assert task_starts(sim, REGIONS_PROCESS) == []
+    assert run.states == [{"n": 0}]
+
+
+def test_a_failing_after_load_fails_the_run_without_state(sim):
+    inject(sim, {"kind": "fail", "action_id": REGIONS_PROCESS, "message": "Recalc broke"})
+    config = core_config(sim, {"products": PRODUCTS}, after_load=["Reload regions"])
+    with pytest.raises(ActionFailedError, match="after_load process 'Reload regions'"):
+        run_in_process(config, lines(schema("products", PRODUCT), product("P1"), state({"n": 1})))
+    assert sorted(list_items(sim, "Products")) == ["P1"]
+
+
+def two_models() -> dict:
+    """The core scenario with a copy of its model under another id and name."""
+    scenario = json.loads(CORE.read_text(encoding="utf-8"))
+    second = copy.deepcopy(scenario["workspaces"][0]["models"][0])
+    second.update(id="75A40874E6B64FA3AE0EB2C4D5E6F7B2", name="Second Model")
+    scenario["workspaces"][0]["models"].append(second)
+    return scenario
+
+
+def test_streams_load_into_different_models():
+    with Simulator(two_models()) as sim:
+        config = sim_config(
+            sim,
+            workspace="Target Tests",
+            model="Core Model",
+            streams={"products": PRODUCTS, "regions": REGIONS | {"model": "Second Model"}},
+        )
+        run = run_in_process(
+            config,
+            lines(
+                schema("products", PRODUCT),
+                product("P1"),
+                schema("regions", REGION),
+                region("EMEA"),
+                state({"n": 1}),
+            ),
+        )
+        assert sorted(list_items(sim, "Products")) == ["P1"]
+        assert list_items(sim, "Regions") == {}
+        assert sorted(list_items(sim, "Regions", "75A40874E6B64FA3AE0EB2C4D5E6F7B2")) == ["EMEA"]
+        assert list_items(sim, "Products", "75A40874E6B64FA3AE0EB2C4D5E6F7B2") == {}
+        assert run.states == [{"n": 1}]
+        assert CORE_MODEL != "75A40874E6B64FA3AE0EB2C4D5E6F7B2"
+
+
+@pytest.mark.parametrize(
+    ("streams", "shapes", "parents", "load_order", "expected"),
+    [
+        (["m", "l"], {"m": StreamShape(False), "l": StreamShape(True)}, {}, [], ["l", "m"]),
+        (
+            ["child", "grand", "top"],
+            {
+                "child": StreamShape(True, (("M", "Child"),)),
+                "grand": StreamShape(True, (("M", "Grandchild"),)),
+                "top": StreamShape(True, (("M", "Top"),)),
+            },
+            {("M", "Grandchild"): "Child", ("M", "Child"): "Top"},
+            [],
+            ["top", "child", "grand"],
+        ),
+        (["a", "b"], {"a": StreamShape(True), "b": StreamShape(True)}, {}, ["b"], ["b", "a"]),
+        (
+            ["x", "y"],
+            {"x": StreamShape(True, (("M", "X"),)), "y": StreamShape(True, (("M", "Y"),))},
+            {("M", "X"): "Y", ("M", "Y"): "X"},  # a cycle keeps the config order
+            [],
+            ["x", "y"],
+        ),
+    ],
+)
+def test_the_order_of_commits(streams, shapes, parents, load_order, expected):
+    assert order_streams(streams, shapes, parents, load_order) == expected
