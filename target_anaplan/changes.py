@@ -26,7 +26,7 @@ import logging
 import os
 import sqlite3
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -248,13 +248,15 @@ class Scratch:
     """
 
     def __init__(self, path: Path) -> None:
+        # Readable by the owner only, like the spool: it holds the rows' keys.
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.executescript(
             """
             PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;
             CREATE TABLE seen (stream TEXT, key TEXT, PRIMARY KEY (stream, key)) WITHOUT ROWID;
-            CREATE TABLE pending (stream TEXT, key TEXT, fp TEXT, PRIMARY KEY (stream, key))
-                WITHOUT ROWID;
+            CREATE TABLE pending (stream TEXT, key TEXT, fp TEXT, line INTEGER,
+                PRIMARY KEY (stream, key)) WITHOUT ROWID;
             CREATE TABLE gone (stream TEXT, key TEXT, PRIMARY KEY (stream, key)) WITHOUT ROWID;
             """
         )
@@ -268,21 +270,26 @@ class Scratch:
         """Which of ``keys`` were seen in this run."""
         return {key for (key,) in self._among("SELECT key FROM seen", stream, keys)}
 
-    def hold(self, stream: str, rows: Iterable[tuple[str, str]]) -> None:
-        """Rows spooled (key, fingerprint): the store learns them when the commit succeeds."""
+    def hold(self, stream: str, rows: Iterable[tuple[str, str, int]]) -> None:
+        """Rows spooled (key, fingerprint, row number in the upload): the store learns them
+        when the commit succeeds."""
         self._db.executemany(
-            "INSERT OR REPLACE INTO pending VALUES (?, ?, ?)", ((stream, k, f) for k, f in rows)
+            "INSERT OR REPLACE INTO pending VALUES (?, ?, ?, ?)",
+            ((stream, k, f, n) for k, f, n in rows),
         )
 
     def held(self, stream: str, keys: Sequence[str]) -> dict[str, str]:
         """Key -> fingerprint for those of ``keys`` spooled and not yet committed."""
         return dict(self._among("SELECT key, fp FROM pending", stream, keys))
 
-    def held_rows(self, stream: str) -> Iterator[list[tuple[str, str]]]:
-        """The held rows of a stream, in batches."""
-        cursor = self._db.execute("SELECT key, fp FROM pending WHERE stream = ?", (stream,))
+    def held_rows(
+        self, stream: str, not_loaded: Collection[int] = ()
+    ) -> Iterator[list[tuple[str, str]]]:
+        """The held (key, fingerprint) rows of a stream, in batches, less those at the
+        upload's row numbers ``not_loaded``."""
+        cursor = self._db.execute("SELECT key, fp, line FROM pending WHERE stream = ?", (stream,))
         while batch := cursor.fetchmany(WRITE_BATCH):
-            yield batch
+            yield [(key, fp) for key, fp, line in batch if line not in not_loaded]
 
     def release(self, stream: str) -> None:
         """The held rows are committed (or dropped)."""
@@ -362,16 +369,17 @@ class StreamTracking:
     def __post_init__(self) -> None:
         self.known_at_start = self.store.count(self.source)
 
-    def choose(self, keys: Sequence[str], rows: Sequence[str]) -> list[int]:
+    def choose(self, keys: Sequence[str], rows: Sequence[str], first_line: int) -> list[int]:
         """Which rows of a batch to send (their indices), by the stream's mode; what they
-        would change is held until the commit succeeds."""
+        would change is held until the commit succeeds. ``first_line`` is the row number
+        (0-based, in the upload) the first row sent will have."""
         if self.deletes != "ignore":
             self.scratch.see(self.stream, keys)
         distinct = list(dict.fromkeys(keys))
         known = self.store.lookup(self.source, distinct)
         known.update(self.scratch.held(self.stream, distinct))
         chosen: list[int] = []
-        held: list[tuple[str, str]] = []
+        held: list[tuple[str, str, int]] = []
         for index, (key, row) in enumerate(zip(keys, rows, strict=True)):
             print_ = fingerprint(row)
             before = known.get(key)
@@ -386,8 +394,8 @@ class StreamTracking:
                 if self.mode != "all":
                     continue
             known[key] = print_
+            held.append((key, print_, first_line + len(chosen)))
             chosen.append(index)
-            held.append((key, print_))
         self.scratch.hold(self.stream, held)
         return chosen
 
@@ -414,12 +422,14 @@ class StreamTracking:
         """The keys gone from the source, in batches."""
         return self.scratch.gone(self.stream)
 
-    def record_commit(self, *, with_gone: bool = False) -> None:
-        """The commit's imports succeeded: the store learns its rows (and the gone keys it
-        deleted or cleared) in one transaction."""
+    def record_commit(self, *, with_gone: bool = False, not_loaded: Collection[int] = ()) -> None:
+        """The commit's imports succeeded: the store learns its rows, but those at the
+        upload's row numbers ``not_loaded`` (and the gone keys it deleted or cleared), in
+        one transaction."""
         removed = self.scratch.gone(self.stream) if with_gone else ()
+        loaded = self.scratch.held_rows(self.stream, not_loaded)
         try:
-            self.store.record(self.source, self.scratch.held_rows(self.stream), removed)
+            self.store.record(self.source, loaded, removed)
         except ChangeStoreError as error:
             raise ChangeStoreError(
                 f"Anaplan took the commit of stream {self.stream!r}, but it could not be "
@@ -431,6 +441,10 @@ class StreamTracking:
             self.counts.deleted += self.gone_pending
             self.scratch.forget_gone(self.stream)
             self.gone_pending = 0
+
+    def forget_commit(self) -> None:
+        """The commit's rows are not recorded: the next run sends them again."""
+        self.scratch.release(self.stream)
 
 
 def key_text(values: Sequence[str]) -> str:

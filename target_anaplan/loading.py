@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
-from target_anaplan.anaplan.dumps import download_dump, summarize_dump
+from target_anaplan.anaplan.dumps import download_dump, failed_lines, summarize_dump
 from target_anaplan.anaplan.errors import ActionFailedError
 from target_anaplan.anaplan.tasks import run_actions
 from target_anaplan.anaplan.upload import upload_file
@@ -286,7 +286,7 @@ class StreamLoad:
             numbers: Sequence[int] = range(first, first + len(rows))
             if self.tracking is not None:
                 keys = [self._key_of(record) for record in queued]
-                chosen = self.tracking.choose(keys, rows)
+                chosen = self.tracking.choose(keys, rows, first_line=self._spool.rows)
                 numbers = [first + index for index in chosen]
                 rows = [rows[index] for index in chosen]
             self._spool.write_lines(rows, record_numbers=numbers, describe=self._describe)
@@ -333,7 +333,7 @@ class StreamLoad:
                 stats = upload_file(
                     rules.client, rules.model, source.file_id, self._spool.chunk_pieces
                 )
-                outcomes = run_and_judge(
+                verdict = run_and_judge(
                     rules,
                     source.actions,
                     subject=f"stream {self.stream!r}",
@@ -341,7 +341,7 @@ class StreamLoad:
                     rows=rows,
                 )
             if tracking is not None:
-                tracking.record_commit(with_gone=clearing)
+                self._record(tracking, verdict, clearing=clearing)
             self._spool.reset()
             self._warn_changes()
         logger.info(
@@ -352,9 +352,26 @@ class StreamLoad:
             stats.sent_bytes,
             stats.chunks,
             self._data_source.file_name,
-            _describe_outcomes(outcomes) or "no imports configured (file uploaded only)",
+            _describe_outcomes(verdict.outcomes) or "no imports configured (file uploaded only)",
         )
         return rows
+
+    def _record(self, tracking: StreamTracking, verdict: Verdict, *, clearing: bool) -> None:
+        """Tell the change store what the commit loaded: not the rows Anaplan failed or
+        ignored (those must travel again), and nothing at all when that cannot be told."""
+        not_loaded = verdict.rows_not_loaded()
+        if not_loaded is None:
+            logger.warning(
+                "Stream %s: Anaplan did not load %d row(s) and the dumps do not say which; "
+                "change tracking records none of this commit's rows, so the next run sends "
+                "them again.",
+                self.stream,
+                verdict.failed + verdict.ignored,
+            )
+            tracking.forget_commit()
+            return
+        first = self._data_source.layout.first_data_row
+        tracking.record_commit(with_gone=clearing, not_loaded={line - first for line in not_loaded})
 
     def apply_deletes(self) -> int:
         """``deletes: delete``, after every stream committed: delete the gone keys' items,
@@ -394,6 +411,30 @@ class StreamLoad:
             )
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """What the imports of a commit did: their outcomes, the rows they failed or ignored
+    (within what the settings allow), and the failure dumps kept."""
+
+    outcomes: list[TaskOutcome] = field(default_factory=list)
+    failed: int = 0
+    ignored: int = 0
+    dumps: list[Path] = field(default_factory=list)
+
+    def rows_not_loaded(self) -> set[int] | None:
+        """The data rows (0-based, in upload order) Anaplan did not load: none, those the
+        dumps list, or None when that cannot be told (a count without its dump rows)."""
+        if not self.failed and not self.ignored:
+            return set()
+        lines: set[int] = set()
+        for path in self.dumps:
+            found = failed_lines(path)
+            if found is None:
+                return None
+            lines |= found
+        return lines if len(lines) >= self.failed + self.ignored else None
+
+
 def run_and_judge(
     rules: CommitRules,
     actions: Sequence[ActionRef],
@@ -401,7 +442,7 @@ def run_and_judge(
     subject: str,
     target: str = "",
     rows: int | None = None,
-) -> list[TaskOutcome]:
+) -> Verdict:
     """Run ``actions`` and judge their outcomes: fail on a failed task, or when more rows
     were failed or ignored than the settings allow; every failure dump is kept.
 
@@ -409,7 +450,7 @@ def run_and_judge(
     was loaded in messages; ``rows`` is how many rows the commit held.
     """
     if not actions:
-        return []
+        return Verdict()
     try:
         outcomes = run_actions(
             rules.client,
@@ -424,7 +465,8 @@ def run_and_judge(
         held = f" ({rows} rows not loaded)" if rows is not None else ""
         msg = f"{subject[:1].upper()}{subject[1:]}{held}: {exc}.{where}"
         raise ActionFailedError(msg, outcomes=exc.outcomes) from exc
-    where = _dump_note(download_dumps(rules, outcomes))
+    dumps = download_dumps(rules, outcomes)
+    where = _dump_note(dumps)
     totals = {name: sum(_count(outcome, name) for outcome in outcomes) for name in ROW_COUNTS}
     limits = {
         "failedCount": ("max_failed_rows", rules.max_failed_rows),
@@ -449,7 +491,7 @@ def run_and_judge(
             totals["ignoredCount"],
             where,
         )
-    return outcomes
+    return Verdict(outcomes, totals["failedCount"], totals["ignoredCount"], dumps)
 
 
 def download_dumps(rules: CommitRules, outcomes: list[TaskOutcome]) -> list[Path]:

@@ -143,7 +143,7 @@ class LoadPlan:
             return
         for item in self._after_load:
             logger.info("Running %s after every stream has committed", item.action.label)
-            run_and_judge(item.rules, [item.action], subject=f"after_load {item.action.label}")
+            run_and_judge(item.rules, [item.action], subject=f"the after_load {item.action.label}")
         self._after_load_done = True
 
 

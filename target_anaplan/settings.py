@@ -237,6 +237,41 @@ def integer(
     return _setting(Spec(description, schema, read), default)
 
 
+WARN_ONLY = ("warn", -1)  # what a row threshold accepts for "only warn", besides null
+
+
+def row_threshold(description: str) -> Any:
+    """How many rows Anaplan may fail or ignore: 0 by default; null, -1 or "warn": only warn.
+
+    Meltano cannot store a null and its integer settings take no text, so -1 says it too.
+    """
+    schema = {
+        "anyOf": [
+            {"type": "integer", "minimum": -1},
+            {"type": "null"},
+            {"type": "string", "pattern": r"^\s*(warn|-?[0-9]+)\s*$"},
+        ]
+    }
+
+    def read(reader: _Reader, key: str) -> Any:
+        if key not in reader.values:
+            return _UNSET
+        value = reader.values[key]
+        text_form = str(value).strip().lower() if isinstance(value, str) else value
+        if value is None or text_form in WARN_ONLY or text_form == "-1":
+            return None
+        number = _as_number(value, integer=True)
+        if number is None or number < 0:
+            raise reader.invalid(
+                key,
+                f"is {value!r}",
+                "Use a whole number of at least 0, or -1 (or warn) to only warn.",
+            )
+        return int(number)
+
+    return _setting(Spec(description, schema, read), 0)
+
+
 def seconds(description: str, default: float) -> Any:
     """A duration in seconds, greater than 0."""
     # Numbers from environment variables reach validation as text (the SDK only converts
@@ -743,17 +778,11 @@ class Settings:
         ("fail", "replace"),
         "fail",
     )
-    max_failed_rows: int | None = integer(
-        "Rows an import may fail before the run fails; null = only warn.",
-        0,
-        minimum=0,
-        nullable=True,
+    max_failed_rows: int | None = row_threshold(
+        "Rows an import may fail before the run fails; -1 (or warn, or null) = only warn."
     )
-    max_ignored_rows: int | None = integer(
-        "Rows an import may ignore before the run fails; null = only warn.",
-        0,
-        minimum=0,
-        nullable=True,
+    max_ignored_rows: int | None = row_threshold(
+        "Rows an import may ignore before the run fails; -1 (or warn, or null) = only warn."
     )
     failure_dump_dir: str = text(
         "Directory for Anaplan's failure dumps of imports with failed rows.",
@@ -824,6 +853,43 @@ class Settings:
                 f"{', '.join(map(repr, settings.streams)) or 'none'}."
             )
         return settings
+
+
+def meltano_settings(properties: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The loader's ``settings`` for meltano.yml, from the config schema ``--about`` shows
+    (``properties``): kind, description, sensitivity, options and default of each.
+    ``scripts/meltano-settings`` writes them into meltano.yml and a test keeps them equal."""
+    out = []
+    for name, schema in properties.items():
+        entry: dict[str, Any] = {"name": name, "kind": _meltano_kind(schema)}
+        entry["description"] = " ".join(str(schema.get("description") or name).split())
+        if schema.get("secret"):
+            entry["sensitive"] = True
+        if "enum" in schema:
+            entry["options"] = [{"label": str(v), "value": v} for v in schema["enum"]]
+        if schema.get("default") not in (None, [], {}):
+            entry["value"] = schema["default"]
+        out.append(entry)
+    return out
+
+
+def _meltano_kind(schema: Mapping[str, Any]) -> str:
+    if "enum" in schema:
+        return "options"
+    if "anyOf" in schema:  # the row thresholds: Meltano sets them as whole numbers
+        return "integer"
+    declared = schema.get("type", "string")
+    types = declared if isinstance(declared, list) else [declared]
+    for json_type, kind in (
+        ("object", "object"),
+        ("array", "array"),
+        ("boolean", "boolean"),
+        ("integer", "integer"),
+        ("number", "decimal"),
+    ):
+        if json_type in types:
+            return kind
+    return "string"
 
 
 def _plain_numbers(value: Any) -> Any:

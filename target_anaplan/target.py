@@ -75,6 +75,13 @@ class TargetAnaplan(Target):
         # muddling the order in which streams are committed.
         self.max_parallelism = 1
 
+    @classmethod
+    def append_builtin_config(cls, config_jsonschema: dict[str, Any]) -> None:
+        """The SDK's built-in settings, but ``load_method``: a stream's ``mode`` says how it
+        loads, and a second, generic setting for it would only mislead."""
+        super().append_builtin_config(config_jsonschema)
+        config_jsonschema["properties"].pop("load_method", None)
+
     def get_sink_class(self, stream_name: str) -> type[Sink]:
         """The run's sink class for the stream (unmapped streams fail or are ignored)."""
         return self._run.sink_class(stream_name)

@@ -21,6 +21,7 @@ from target_anaplan.anaplan.models import ModelRef, TaskOutcome
 logger = logging.getLogger(__name__)
 
 ERROR_COLUMN = "_Error_1_"
+LINE_COLUMN = "_Line_"
 
 
 def download_dump(
@@ -69,6 +70,17 @@ def _private_file(path: Path) -> IO[bytes]:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.fchmod(fd, 0o600)
     return os.fdopen(fd, "wb")
+
+
+def failed_lines(path: Path) -> set[int] | None:
+    """The line numbers (of the uploaded file) a dump lists, or None if it has no ``_Line_``."""
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, [])
+        if LINE_COLUMN not in header:
+            return None
+        column = header.index(LINE_COLUMN)
+        return {int(row[column]) for row in reader if len(row) > column and row[column].isdigit()}
 
 
 def summarize_dump(path: Path, top: int = 5) -> list[tuple[str, int]]:

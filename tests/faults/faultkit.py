@@ -8,7 +8,6 @@ run is ``target-anaplan --config`` as a real process against an in-process simul
 from __future__ import annotations
 
 import json
-import math
 import os
 import signal
 import stat
@@ -185,9 +184,20 @@ def rows_after(bookmark: dict[str, int]) -> dict[str, int]:
     }
 
 
-def commits_for(sent: dict[str, int]) -> dict[str, int]:
-    """Commits a clean run makes for ``sent`` rows: insert per batch, all mode once."""
-    return {"products": math.ceil(sent["products"] / BATCH), "sales": int(sent["sales"] > 0)}
+def commits_for(bookmark: dict[str, int], loaded: set[str]) -> dict[str, int]:
+    """Commits a clean run resuming from ``bookmark`` makes: insert mode, one per batch
+    holding a row not ``loaded`` before (change tracking skips the others); all mode once."""
+    resent = PRODUCTS[bookmark.get("products", 0) :]
+    batches = [resent[n : n + BATCH] for n in range(0, len(resent), BATCH)]
+    return {
+        "products": sum(any(row["Code"] not in loaded for row in batch) for batch in batches),
+        "sales": int(rows_after(bookmark)["sales"] > 0),
+    }
+
+
+def loaded_codes(sim: Simulator) -> set[str]:
+    """The product codes the model holds."""
+    return {code for code, _, _ in landed(sim)["products"]}
 
 
 # What the model holds

@@ -42,6 +42,7 @@ from faultkit import (
     expected_rows,
     fired,
     landed,
+    loaded_codes,
     private,
     rows_after,
     scenario_overrides,
@@ -247,6 +248,7 @@ class Load:
     def run(self, hook: Hook | None) -> Run:
         before = counters(self.sim)
         sent = rows_after(self.bookmark)
+        commits = commits_for(self.bookmark, loaded_codes(self.sim))
         first, rest = singer_input(self.bookmark)
         live = LiveRun(self.config_file, self.tmpdir, self.tmpdir.parent)
         live.write(first)
@@ -261,7 +263,7 @@ class Load:
         after = counters(self.sim)
         delta = {s: (after[s][0] - before[s][0], after[s][1] - before[s][1]) for s in after}
         self.duplicates += sum(max(0, tasks - uploads) for uploads, tasks in delta.values())
-        return Run(result, sent, delta)
+        return Run(result, sent, delta, commits)
 
     def check(self, run: Run, fault: Case) -> None:
         result = run.result
@@ -280,7 +282,7 @@ class Load:
         for stream, (uploads, tasks) in run.delta.items():
             assert tasks <= uploads, f"{stream}: {tasks} imports for {uploads} uploads"
         if fault.exit == 0:
-            commits = commits_for(run.sent)
+            commits = run.commits
             assert run.delta == {s: (commits[s], commits[s]) for s in commits}, run.delta
         self._check_files(killed=fault.exit == -9)
 
@@ -352,3 +354,4 @@ class Run:
     result: RunResult
     sent: dict[str, int]
     delta: dict[str, tuple[int, int]]
+    commits: dict[str, int]  # what a clean run of this input would commit, per stream

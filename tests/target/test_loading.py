@@ -219,8 +219,9 @@ def test_all_mode_uploads_once_and_holds_state_across_periodic_drains(sim, every
         },
     }
     region = {"Code": {"type": "string"}, "Name": {"type": "string"}}
+    # regions first in the plan: its commits do not commit customers before them.
     run = run_in_process(
-        core_config(sim, streams),
+        core_config(sim, streams, load_order=["regions"]),
         lines(
             schema("customers", CUSTOMER, ["id"]),
             schema("regions", region, ["Code"]),

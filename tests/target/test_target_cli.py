@@ -54,10 +54,10 @@ def test_success_prints_only_state_on_stdout(sim, tmp_path):
 
 
 def test_invalid_config_is_one_line(sim, tmp_path):
-    config = core_config(sim, {"customers": CUSTOMERS | {"mode": "upsert"}})
+    config = core_config(sim, {"customers": CUSTOMERS | {"mode": "replace"}})
     run = run_subprocess(config, customer_lines(1), tmp_path)
 
-    assert_one_line_failure(run, "upsert")
+    assert_one_line_failure(run, "replace")
     assert not requests_log(sim)
 
 

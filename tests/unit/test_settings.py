@@ -240,7 +240,7 @@ def test_ca_bundle_must_exist(tmp_path):
         ({"chunk_size_mb": True}, "`chunk_size_mb`"),
         ({"poll_interval_s": 0}, "greater than 0"),
         ({"poll_interval_s": "soon"}, "`poll_interval_s`"),
-        ({"max_failed_rows": -1}, "(or null)"),
+        ({"max_failed_rows": -2}, "or -1 (or warn) to only warn"),
         ({"encoding_errors": "ignore"}, "fail, replace"),
         ({"unmapped_streams": "skip"}, "error, ignore"),
         ({"import_concurrency": "2"}, "parallel, sequential"),
@@ -284,6 +284,12 @@ def test_bad_stream_mappings_name_the_stream_key(streams, fragment):
     assert fragment in error_of(streams=streams)
 
 
+@pytest.mark.parametrize("warn_only", [None, -1, "-1", "warn", " WARN "])
+def test_a_row_threshold_of_minus_one_or_warn_only_warns(warn_only):
+    assert settings(max_failed_rows=warn_only).max_failed_rows is None
+    assert settings(max_ignored_rows="7").max_ignored_rows == 7
+
+
 def test_formats_and_time_zones_are_kept_as_given():
     parsed = settings(
         time_zone="Europe/Paris",
@@ -297,3 +303,31 @@ def test_formats_and_time_zones_are_kept_as_given():
 
 def test_a_stream_with_no_settings_uses_defaults():
     assert settings(streams={"s": {}}).stream("s") == StreamSettings()
+
+
+def test_meltano_yml_declares_the_settings_about_shows():
+    """meltano.yml's loader settings are the --about schema's (scripts/meltano-settings)."""
+    import copy  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    import yaml  # noqa: PLC0415
+
+    from target_anaplan.settings import meltano_settings  # noqa: PLC0415
+    from target_anaplan.target import TargetAnaplan  # noqa: PLC0415
+
+    about = copy.deepcopy(TargetAnaplan.config_jsonschema)
+    TargetAnaplan.append_builtin_config(about)
+    meltano_yml = yaml.safe_load((Path(__file__).parents[2] / "meltano.yml").read_text())
+    (loader,) = meltano_yml["plugins"]["loaders"]
+    assert loader["settings"] == meltano_settings(about["properties"]), (
+        "run scripts/meltano-settings"
+    )
+    assert set(loader["capabilities"]) == {str(c) for c in TargetAnaplan.capabilities}
+    assert set(about["properties"]) >= set(CONFIG_SCHEMA["properties"])
+    assert "load_method" not in about["properties"]
+    defaults = {s["name"]: s.get("value") for s in loader["settings"]}
+    assert (defaults["region"], defaults["max_failed_rows"], defaults["chunk_size_mb"]) == (
+        "us1",
+        0,
+        25,
+    )
