@@ -14,7 +14,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import MISSING, Field, dataclass, field, fields
 from decimal import Decimal
 from typing import Any, Literal
@@ -788,6 +788,21 @@ class Settings:
         "Directory for Anaplan's failure dumps of imports with failed rows.",
         default="./anaplan-failure-dumps",
     )
+    dry_run: bool = boolean(
+        "Do everything up to the upload (resolve, check, validate and format every record, "
+        "look up change tracking), write each stream's CSV to dry_run_dir instead, and change "
+        "nothing in Anaplan or the change store; no STATE is emitted.",
+        False,
+    )
+    dry_run_dir: str = text(
+        "Where a dry run writes each stream's CSV.", default="./anaplan-dry-run"
+    )
+    progress_interval_s: float = seconds(
+        "Seconds between progress lines while a stream is read or an import runs.", 30
+    )
+    run_report_path: str | None = text(
+        "Write the run summary as JSON to this file (for orchestrators), success or failure."
+    )
     change_store: str | None = text(
         "SQLAlchemy URL of the change store (what each data source already holds). Default: "
         "a SQLite file per model under ~/.local/share/target-anaplan/changes; "
@@ -861,6 +876,27 @@ class Settings:
                 f"{', '.join(map(repr, settings.streams)) or 'none'}."
             )
         return settings
+
+
+def unknown_settings(config: Mapping[str, Any], known: Collection[str]) -> list[str]:
+    """A warning for each top-level setting that is not one (a typo is otherwise silent).
+
+    ``load_method`` is refused: it is the SDK's generic setting, and here a stream's ``mode``
+    says how it loads.
+    """
+    if "load_method" in config:
+        raise ConfigError(
+            "Setting `load_method` does nothing in target-anaplan: each stream's `mode` says "
+            "how it loads (all, insert or upsert). Remove `load_method` and set "
+            "`streams.<stream>.mode`."
+        )
+    warnings = []
+    for key in config:
+        if key not in known:
+            near = difflib.get_close_matches(str(key), list(known), n=1)
+            hint = f"; did you mean `{near[0]}`?" if near else "."
+            warnings.append(f"Setting `{key}` is not a target-anaplan setting and is ignored{hint}")
+    return warnings
 
 
 def meltano_settings(properties: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
