@@ -21,7 +21,9 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from target_anaplan.anaplan.errors import ActionFailedError, AnaplanError
 from target_anaplan.anaplan.models import ActionRef, DataSourceTarget
+from target_anaplan.errors import RowsRejectedError
 from target_anaplan.loading import CommitRules, StreamLoad, run_and_judge
 
 logger = logging.getLogger(__name__)
@@ -142,8 +144,16 @@ class LoadPlan:
         if not self.after_load_due:
             return
         for item in self.after_load:
+            subject = f"the after_load {item.action.label}"
             logger.info("Running %s after every stream has committed", item.action.label)
-            run_and_judge(item.rules, [item.action], subject=f"the after_load {item.action.label}")
+            try:
+                run_and_judge(item.rules, [item.action], subject=subject)
+            except (ActionFailedError, RowsRejectedError):
+                raise  # they name the action already
+            except AnaplanError as error:
+                raise AnaplanError(
+                    f"{subject[:1].upper()}{subject[1:]} could not run: {error}"
+                ) from error
         self._after_load_done = True
 
 
