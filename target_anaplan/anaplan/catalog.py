@@ -453,7 +453,7 @@ def _pick(
             )
     raise NotFoundError(
         f"{kind.capitalize()} {wanted!r} not found in {where}. "
-        f"Available {kind}s: {_listing(entries)}."
+        f"Available {kind}{'es' if kind.endswith('s') else 's'}: {_listing(entries)}."
     )
 
 
