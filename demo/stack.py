@@ -24,13 +24,14 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 BIN_DIR = Path(sys.executable).parent
 EXAMPLE_SCENARIO = REPO_ROOT / "target_anaplan" / "simulator" / "example_scenario.json"
 
-# The example scenario's model, and the names meltano.yml's `demo` environment uses.
+# The example scenario's model, and the names meltano.yml's `demo` and `mirror` environments use.
 MODEL_ID = "75A40874E6B64FA3AE0EB2C4D5E6F7A8"
 PRODUCTS_IMPORT_ID = "112000000000"
+PRODUCTS_FILE_ID = "113000000000"
 SIM_PASSWORD = "demo-password"
-MELTANO_ENVIRONMENT = "demo"
-STATE_ID = f"{MELTANO_ENVIRONMENT}:tap-postgres-to-target-anaplan"
 STREAM = "public-products"
+# The database the `mirror` environment's change store lives in (its `change_store` URL).
+CHANGE_STORE_DATABASE = "target_anaplan"
 
 # PostgreSQL refuses to run as root; as root we run it as this unprivileged account.
 POSTGRES_OS_USER = "nobody"
@@ -62,12 +63,14 @@ SEED_PRODUCTS = [
     ("P008", "Tab\tseparated", "Hardware", "100000", "2021-01-01", True),
 ]
 
-# The second round: two new products and one changed one, a day after the seed rows.
+# The second round, a day after the seed rows: three new products, one changed, one deleted.
 NEW_PRODUCTS = [
     ("P009", "Späti, late-night", "Food", "4.50", "2025-05-05", True),
     ("P010", "Gizmo", None, "7", "2025-06-06", False),
+    ("P011", "Gift card", "Gifts", "25.00", "2025-07-07", True),
 ]
 CHANGED_PRODUCT = ("P003", 'The "Pro" kit, v2', "Bundles", "999.99", "2023-11-30", True)
+DELETED_CODE = "P006"
 
 
 def sql_literal(value: object) -> str:
@@ -94,10 +97,9 @@ class EmbeddedPostgres:
     port: int = 0
     run_as: str | None = None
 
-    @property
-    def url(self) -> str:
-        """Connection URL of the `postgres` database as the `postgres` superuser."""
-        return f"postgresql://postgres:{PG_PASSWORD}@127.0.0.1:{self.port}/postgres"
+    def url(self, database: str = "postgres") -> str:
+        """Connection URL of a database, as the `postgres` superuser."""
+        return f"postgresql://postgres:{PG_PASSWORD}@127.0.0.1:{self.port}/{database}"
 
     def start(self) -> EmbeddedPostgres:
         """Initialise a data directory and start the server; returns self."""
@@ -156,10 +158,10 @@ class EmbeddedPostgres:
             raise RuntimeError(f"{program} failed: {result.stderr.strip()}\n{tail}")
         return result.stdout
 
-    def sql(self, statement: str) -> str:
-        """Run SQL through psql; returns unaligned, tuples-only output."""
+    def sql(self, statement: str, database: str = "postgres") -> str:
+        """Run SQL through psql in a database; returns unaligned, tuples-only output."""
         return self._pg("psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-                        "-d", self.url, "-c", statement)  # fmt: skip
+                        "-d", self.url(database), "-c", statement)  # fmt: skip
 
     def stop(self) -> None:
         """Stop the server (fast shutdown) and delete its files."""
@@ -177,9 +179,26 @@ def create_products_table(pg: EmbeddedPostgres) -> None:
 
 
 def add_second_round(pg: EmbeddedPostgres) -> None:
-    """Insert NEW_PRODUCTS and apply CHANGED_PRODUCT, each with a newer updated_at."""
+    """Insert NEW_PRODUCTS and apply CHANGED_PRODUCT, each with a newer updated_at, and
+    delete the DELETED_CODE row."""
     for hour, row in enumerate([*NEW_PRODUCTS, CHANGED_PRODUCT]):
         upsert_product(pg, *row, updated_at=f"2026-01-02T{hour:02d}:00:00+00:00")
+    pg.sql(f"DELETE FROM public.products WHERE code = {sql_literal(DELETED_CODE)}")
+
+
+def create_change_store(pg: EmbeddedPostgres) -> None:
+    """An empty CHANGE_STORE_DATABASE (the target creates its table on first use)."""
+    pg.sql(f"DROP DATABASE IF EXISTS {CHANGE_STORE_DATABASE} WITH (FORCE)")
+    pg.sql(f"CREATE DATABASE {CHANGE_STORE_DATABASE}")
+
+
+def tracked_keys(pg: EmbeddedPostgres) -> list[list[str]]:
+    """The keys (each a list of field texts) the change store in CHANGE_STORE_DATABASE holds
+    for products.csv, sorted."""
+    source = sql_literal(f"{MODEL_ID}/{PRODUCTS_FILE_ID}")
+    query = f"SELECT key FROM target_anaplan_rows WHERE source = {source} ORDER BY key"
+    output = pg.sql(query, database=CHANGE_STORE_DATABASE)
+    return [json.loads(line) for line in output.splitlines()]
 
 
 def upsert_product(pg: EmbeddedPostgres, *row: object, updated_at: str) -> None:
@@ -267,13 +286,19 @@ class Meltano:
     """Runs `meltano` on this repository's project with its own system directory and database.
 
     Plugins are installed into `sys_dir`; state lives in `database`, so a run never touches
-    the repository's own `.meltano/` state.
+    the repository's own `.meltano/` state. `environment` is one of meltano.yml's.
     """
 
     sys_dir: Path
     database: Path
     pg: EmbeddedPostgres | None = None
     sim: SimulatorProcess | None = None
+    environment: str = "demo"
+
+    @property
+    def state_id(self) -> str:
+        """The id Meltano stores the pipeline's state under."""
+        return f"{self.environment}:tap-postgres-to-target-anaplan"
 
     def env(self) -> dict[str, str]:
         """The process environment: the caller's, minus any plugin settings it carries."""
@@ -283,7 +308,7 @@ class Meltano:
             MELTANO_PROJECT_ROOT=str(REPO_ROOT),
             MELTANO_SYS_DIR_ROOT=str(self.sys_dir),
             MELTANO_DATABASE_URI=f"sqlite:///{self.database}",
-            MELTANO_ENVIRONMENT=MELTANO_ENVIRONMENT,
+            MELTANO_ENVIRONMENT=self.environment,
             MELTANO_SEND_ANONYMOUS_USAGE_STATS="false",
             PATH=f"{BIN_DIR}{os.pathsep}{os.environ.get('PATH', '')}",
         )
@@ -311,12 +336,19 @@ class Meltano:
         )
 
     def state(self) -> dict[str, Any] | None:
-        """The Singer state Meltano stored for the demo pipeline, or None if there is none."""
-        result = self("state", "get", STATE_ID)
+        """The Singer state Meltano stored for the pipeline, or None if there is none."""
+        result = self("state", "get", self.state_id)
         if result.returncode != 0:
             return None
         text = result.stdout.strip()
         return json.loads(text[text.index("{") :]) if "{" in text else None
+
+
+def change_counts(log: str) -> list[str]:
+    """What change tracking did with the products stream, as the target logged it at the
+    end of each run in `log`: ["new 3, changed 1, unchanged 6, deleted 1 (...)", ...]."""
+    counts = r"new \d+, changed \d+, unchanged \d+, deleted \d+(?: \([^)]*\))?"
+    return re.findall(rf"Stream {STREAM}: ({counts})", log)
 
 
 def run_checked(meltano: Meltano, *args: str) -> subprocess.CompletedProcess[str]:

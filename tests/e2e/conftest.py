@@ -67,6 +67,18 @@ def meltano(
     return stack.Meltano(meltano_sys_dir, tmp_path / "meltano.db", products, sim)
 
 
+@pytest.fixture
+def mirror_meltano(
+    meltano_sys_dir: Path,
+    tmp_path: Path,
+    products: stack.EmbeddedPostgres,
+    sim: stack.SimulatorProcess,
+) -> stack.Meltano:
+    """Meltano in meltano.yml's `mirror` environment, its change store an empty database."""
+    stack.create_change_store(products)
+    return stack.Meltano(meltano_sys_dir, tmp_path / "meltano.db", products, sim, "mirror")
+
+
 @pytest.fixture(scope="session")
 def pipelinewise_executable() -> Path:
     """pipelinewise-tap-postgres installed in .venv-taps/ (kept between sessions)."""

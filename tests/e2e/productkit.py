@@ -15,6 +15,10 @@ Row = tuple[Any, ...]
 
 SCHEMA_FIXTURES = Path(__file__).parents[1] / "fixtures" / "schemas"
 
+# The rows stack.add_second_round inserts or changes: what a second run sends in upsert mode.
+SECOND_ROUND_ROWS = [*stack.NEW_PRODUCTS, stack.CHANGED_PRODUCT]
+SECOND_ROUND_CODES = sorted(row[0] for row in SECOND_ROUND_ROWS)
+
 
 def expected_item(row: Row) -> dict[str, Any]:
     """How a products row looks as a Products list item after the import."""
