@@ -16,6 +16,7 @@ import sys
 import tempfile
 import urllib.request
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -323,12 +324,15 @@ class Meltano:
             )
         return env
 
-    def __call__(self, *args: str, timeout: float = 1200) -> subprocess.CompletedProcess[str]:
-        """Run `meltano ARGS` in the repository; output captured, exit code not checked."""
+    def __call__(
+        self, *args: str, timeout: float = 1200, env: Mapping[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run `meltano ARGS` in the repository, with `env` added to its environment; output
+        captured, exit code not checked."""
         return subprocess.run(
             [str(BIN_DIR / "meltano"), *args],
             cwd=REPO_ROOT,
-            env=self.env(),
+            env={**self.env(), **(env or {})},
             capture_output=True,
             text=True,
             check=False,

@@ -120,8 +120,9 @@ class RunReport:
             lines += [f"failure dump of {s.stream}: {d}" for d in s.dumps]
             lines += [f"dry run: {s.stream} -> {f}" for f in s.dry_run_files]
         lines += [f"after_load: {a}" for a in self.after_load]
-        verdict = self.verdict + (f": {self.error}" if self.error else "")
-        lines.append(f"run {verdict} in {self.seconds:.1f} s")
+        lines.append(f"run {self.verdict} after {self.seconds:.1f} s")
+        if self.error:
+            lines.append(f"error: {self.error}")
         return "\n".join(lines)
 
     def publish(self, path: Path | None) -> None:

@@ -912,24 +912,27 @@ def meltano_settings(properties: Mapping[str, Mapping[str, Any]]) -> list[dict[s
         if "enum" in schema:
             entry["options"] = [{"label": str(v), "value": v} for v in schema["enum"]]
         if schema.get("default") not in (None, [], {}):
-            entry["value"] = schema["default"]
+            default = schema["default"]
+            entry["value"] = str(default) if entry["kind"] == "string" else default
         out.append(entry)
     return out
 
 
 def _meltano_kind(schema: Mapping[str, Any]) -> str:
+    # Numbers that may also be text (seconds, fractions, row thresholds that take "warn") are
+    # strings to Meltano: its `decimal` kind cannot be serialized back (`meltano config test`
+    # fails on it) and its `integer` kind takes no "warn".
     if "enum" in schema:
         return "options"
-    if "anyOf" in schema:  # the row thresholds: Meltano sets them as whole numbers
-        return "integer"
     declared = schema.get("type", "string")
     types = declared if isinstance(declared, list) else [declared]
+    if "anyOf" in schema or "number" in types:
+        return "string"
     for json_type, kind in (
         ("object", "object"),
         ("array", "array"),
         ("boolean", "boolean"),
         ("integer", "integer"),
-        ("number", "decimal"),
     ):
         if json_type in types:
             return kind

@@ -118,7 +118,8 @@ def test_the_summary_and_the_json_report_on_failure(sim, tmp_path):
     assert "Customers broke" in summary["error"]
     assert summary["streams"][0]["received"] == 1
     assert summary["streams"][0]["commits"] == 0
-    assert "run failed: " in run.stderr
+    assert "run failed after " in run.stderr
+    assert "error: " in run.stderr and "Customers broke" in run.stderr
 
 
 def test_progress_lines_while_reading_and_while_an_import_runs(sim, tmp_path):

@@ -328,6 +328,6 @@ def test_meltano_yml_declares_the_settings_about_shows():
     defaults = {s["name"]: s.get("value") for s in loader["settings"]}
     assert (defaults["region"], defaults["max_failed_rows"], defaults["chunk_size_mb"]) == (
         "us1",
-        0,
+        "0",  # text to Meltano: it also takes "warn"
         25,
     )
