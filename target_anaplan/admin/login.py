@@ -1,4 +1,4 @@
-"""``target-anaplan-auth``: get the first OAuth refresh token and put it in the token store.
+"""``target-anaplan-admin login``: get the first OAuth refresh token into the token store.
 
 Anaplan has no client-credentials grant, so an unattended target lives on a refresh
 token that a person obtained once, through the device grant or the authorization-code
@@ -6,6 +6,7 @@ grant. Anaplan refuses localhost redirect URIs, so the code flow asks the person
 paste the address the browser was sent to instead of listening for it.
 
 Prompts go to stderr; the settings to use go to stdout. Secrets are never printed.
+``target-anaplan-auth login`` (the command's first name) runs the same code.
 """
 
 from __future__ import annotations
@@ -14,15 +15,14 @@ import argparse
 import json
 import os
 import secrets
-import sys
 import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import requests
 
+from target_anaplan.admin.terminal import Terminal
 from target_anaplan.anaplan.errors import AnaplanError, AuthenticationError
 from target_anaplan.anaplan.oauth import (
     SCOPE,
@@ -38,20 +38,7 @@ SECRET_ENV = "TARGET_ANAPLAN_OAUTH_CLIENT_SECRET"
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 SLOW_DOWN_STEP_S = 5
 TIMEOUT_S = 60.0
-
-
-@dataclass
-class Terminal:
-    """Where the command reads and writes, and how it waits (replaceable in tests)."""
-
-    stdin: TextIO = field(default_factory=lambda: sys.stdin)
-    stdout: TextIO = field(default_factory=lambda: sys.stdout)
-    stderr: TextIO = field(default_factory=lambda: sys.stderr)
-    sleep: Callable[[float], None] = time.sleep
-
-    def say(self, text: str) -> None:
-        """A prompt or progress line for the person (stderr, so stdout stays parseable)."""
-        print(text, file=self.stderr, flush=True)
+HELP = "Authorize once and store the refresh token in the token store."
 
 
 @dataclass(frozen=True)
@@ -66,10 +53,8 @@ class LoginRequest:
     redirect_uri: str | None
 
 
-def main(argv: Sequence[str] | None = None, terminal: Terminal | None = None) -> int:
-    """Console entry point; returns the exit code."""
-    terminal = terminal or Terminal()
-    args = _parser().parse_args(argv)
+def login(args: argparse.Namespace, terminal: Terminal) -> int:
+    """Run the login ``add_arguments`` describes; returns the exit code."""
     session = requests.Session()
     if args.ca_bundle:
         session.verify = args.ca_bundle
@@ -91,28 +76,23 @@ def main(argv: Sequence[str] | None = None, terminal: Terminal | None = None) ->
     return 0
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="target-anaplan-auth", description="Obtain OAuth refresh tokens for target-anaplan."
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    login = commands.add_parser(
-        "login", help="Authorize once and store the refresh token in the token store."
-    )
-    login.add_argument("--client-id", required=True, help="OAuth client id from Anaplan.")
-    login.add_argument(
+def add_arguments(login_parser: argparse.ArgumentParser) -> None:
+    """The options of ``login`` (the same under both command names)."""
+    login_parser.add_argument("--client-id", required=True, help="OAuth client id from Anaplan.")
+    login_parser.add_argument(
         "--client-secret",
         help=f"Client secret (code-grant clients; prefer the {SECRET_ENV} environment variable).",
     )
-    flow = login.add_mutually_exclusive_group(required=True)
+    flow = login_parser.add_mutually_exclusive_group(required=True)
     flow.add_argument("--device", action="store_true", help="Use the device grant.")
     flow.add_argument("--redirect-uri", help="Use the authorization-code grant with this callback.")
-    where = login.add_mutually_exclusive_group()
+    where = login_parser.add_mutually_exclusive_group()
     where.add_argument("--region", default="us1", help="Anaplan region code (default us1).")
     where.add_argument("--oauth-base-url", help="OAuth host URL, overriding the region's.")
-    login.add_argument("--token-store", help="Token store path (default: per client id).")
-    login.add_argument("--ca-bundle", help="CA bundle for TLS verification (corporate proxies).")
-    return parser
+    login_parser.add_argument("--token-store", help="Token store path (default: per client id).")
+    login_parser.add_argument(
+        "--ca-bundle", help="CA bundle for TLS verification (corporate proxies)."
+    )
 
 
 def _login_request(args: argparse.Namespace) -> LoginRequest:
@@ -262,12 +242,8 @@ def _print_settings(request: LoginRequest, args: argparse.Namespace, terminal: T
     else:
         settings["region"] = args.region
     terminal.say(f"Stored the refresh token in {request.store.path}. Use these target settings:")
-    print(json.dumps(settings, indent=2), file=terminal.stdout, flush=True)
+    terminal.result(json.dumps(settings, indent=2))
     if not request.device:
         terminal.say("Also set oauth_client_secret (not shown). Leave oauth_refresh_token unset.")
     else:
         terminal.say("Leave oauth_refresh_token unset: the target reads the token store.")
-
-
-if __name__ == "__main__":
-    sys.exit(main())
