@@ -33,6 +33,10 @@ from target_anaplan.run import build_client
 from target_anaplan.settings import Settings
 
 PROG = "target-anaplan-admin"
+DESCRIPTION = (
+    "The companion of target-anaplan: log in, look around the model, write and check a "
+    "config, and reset change tracking, from the same config the target reads."
+)
 # What each listing needs configured besides the credentials.
 _LIST_NEEDS: dict[str, tuple[str, ...]] = {"workspaces": (), "models": ("workspace",)}
 
@@ -55,7 +59,7 @@ def main(argv: Sequence[str] | None = None, terminal: Terminal | None = None) ->
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     common = _common_options()
     login.add_arguments(commands.add_parser("login", help=login.HELP, description=login.HELP))

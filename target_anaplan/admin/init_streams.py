@@ -3,9 +3,10 @@ and, with a tap's catalog, its fields.
 
 The proposals follow a few rules, documented in docs/admin.md so nothing is magic:
 
-- a stream is the catalog's stream whose name matches the import's file (without its
-  extension) or the object the import loads, ignoring case and punctuation (else the
-  nearest such name); without a match or a catalog, it is named after the file;
+- a stream is the catalog's stream whose name (its last part: ``products`` of
+  ``public-products``) matches the import's file without its extension or the object the
+  import loads, ignoring case and punctuation, else the nearest such name; without a match
+  or a catalog, it is named after the file;
 - each header column reads the field of the same name, else the field of the same name
   ignoring case and punctuation, else (a list import's ``Code``) the stream's one key
   field, else the nearest field name; ``TODO`` where nothing matched;
@@ -94,7 +95,7 @@ def _last_part(stream: str) -> str:
 
 
 def _file_stem(file_name: str) -> str:
-    return file_name.rsplit(".", 1)[0] if "." in file_name else file_name
+    return file_name.rsplit(".", 1)[0]
 
 
 def _unmatched_note(stream: str, tap: Mapping[str, TapStream] | None) -> str:
