@@ -82,7 +82,11 @@ def preflight(
     credentials = settings.credentials()
     if isinstance(credentials, OAuthCredentials):
         _token_life(credentials, report, clock)
-    client = build_client(settings)
+    try:
+        client = build_client(settings)  # loads a certificate and its key
+    except TargetAnaplanError as error:
+        report.add("problem", "credentials", one_line(error))
+        return report
     try:
         _Preflight(settings, client, tap, report).run()
     finally:

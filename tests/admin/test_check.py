@@ -72,6 +72,20 @@ def test_wrong_password(sim, tmp_path):
     assert result.err == "1 problem(s): a run would not start as configured.\n"
 
 
+def test_a_certificate_that_cannot_be_loaded(sim, tmp_path):
+    key = tmp_path / "key.pem"
+    key.write_text("-----BEGIN PRIVATE KEY-----\nsecret key text\n-----END PRIVATE KEY-----\n")
+    config = {**core_config(sim, {"products": PRODUCTS}), "username": None, "password": None}
+    config |= {"certificate": "-----BEGIN CERTIFICATE-----\nnot base64\n", "private_key": str(key)}
+    result = check(config, tmp_path, "--json")
+    assert result.code == 1
+    assert problems(result) == {
+        "credentials": "The certificate setting holds no readable X.509 certificate; give the "
+        "PEM text or the path of a PEM or DER certificate file."
+    }
+    assert "secret key text" not in result.out + result.err
+
+
 def test_unknown_model_name(sim, tmp_path):
     config = {**core_config(sim, {"products": PRODUCTS}), "model": "Core Modle"}
     result = check(config, tmp_path, "--json")
