@@ -8,8 +8,11 @@ decide *when* to commit (every drain in insert mode, end of input in all mode).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import re
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -25,6 +28,7 @@ from target_anaplan.changes import StreamTracking, key_text, key_values
 from target_anaplan.csv_writer import RowFormatter, check_columns, parse_format, preamble
 from target_anaplan.errors import ConfigError, RowsRejectedError
 from target_anaplan.file_lock import machine_lock
+from target_anaplan.report import ImportCounts, Progress, StreamReport
 from target_anaplan.spool import Spool
 
 if TYPE_CHECKING:
@@ -64,6 +68,9 @@ class CommitRules:
     # A lock shared by every machine (the PostgreSQL change store's advisory lock), which
     # replaces the machine-wide one; called with a name for the model and file.
     shared_lock: Callable[[str], AbstractContextManager[bool]] | None = None
+    # A dry run writes each commit's CSV here instead of uploading it, and runs nothing.
+    dry_run_dir: Path | None = None
+    progress_interval_s: float = 30.0  # at most this often, a line about a running task
     # Two streams may load one file: their uploads and imports must not overlap.
     _file_locks: dict[str, threading.Lock] = field(default_factory=dict, repr=False)
     _file_locks_guard: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -113,6 +120,7 @@ class StreamLoad:
         time_zone: str = "UTC",
         track: Callable[[str], StreamTracking] | None = None,
         deleter: Deleter | None = None,
+        progress: Progress | None = None,
     ) -> None:
         layout = data_source.layout
         self.stream = stream
@@ -158,6 +166,8 @@ class StreamLoad:
         self._key: tuple[str, ...] = ()
         self._input_ended = False
         self._records_since_version = 0
+        self._progress = progress
+        self.report = StreamReport(stream, data_source.file_name, stream_settings.mode)
 
     @property
     def unsent_rows(self) -> int:
@@ -281,6 +291,8 @@ class StreamLoad:
         held); records the source deleted become gone keys."""
         queued, self._queued = self._queued, []
         first = self._records - len(queued) + 1
+        if self._progress is not None:
+            self._progress.reading(self.stream, self._records)
         if queued:
             rows = [self._formatter.format(record) for record in queued]
             numbers: Sequence[int] = range(first, first + len(rows))
@@ -326,12 +338,19 @@ class StreamLoad:
             if not rows:
                 return 0
             rules = self._rules
+            if rules.dry_run_dir is not None:
+                return self._dry_run(rules.dry_run_dir, rows)
             source = self._data_source
+            started = time.monotonic()
             with rules.lock(
                 source, what=f"file {source.file_name!r} of model {rules.model.model_name!r}"
             ):
                 stats = upload_file(
-                    rules.client, rules.model, source.file_id, self._spool.chunk_pieces
+                    rules.client,
+                    rules.model,
+                    source.file_id,
+                    self._spool.chunk_pieces,
+                    total_chunks=self._spool.chunk_count,
                 )
                 verdict = run_and_judge(
                     rules,
@@ -344,6 +363,14 @@ class StreamLoad:
                 self._record(tracking, verdict, clearing=clearing)
             self._spool.reset()
             self._warn_changes()
+            self.report.add_commit(
+                rows=rows,
+                raw=stats.raw_bytes,
+                gzip=stats.sent_bytes,
+                seconds=time.monotonic() - started,
+                imports=_import_counts(verdict.outcomes),
+                dumps=[str(path) for path in verdict.dumps],
+            )
         logger.info(
             "Committed stream %s: %d rows, %d bytes (%d sent gzip, %d chunks) to file %s; %s",
             self.stream,
@@ -355,6 +382,44 @@ class StreamLoad:
             _describe_outcomes(verdict.outcomes) or "no imports configured (file uploaded only)",
         )
         return rows
+
+    def _dry_run(self, directory: Path, rows: int) -> int:
+        """Write what the commit would upload to ``directory``, change nothing, and say what
+        would have happened (lock held). Counts as no commit: nothing reached Anaplan."""
+        directory.mkdir(parents=True, exist_ok=True)
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", self.stream)
+        number = len(self.report.dry_run_files) + 1
+        path = directory / (f"{name}.csv" if number == 1 else f"{name}-{number}.csv")
+        with path.open("wb") as out:
+            for chunk in self._spool.chunk_pieces():
+                for piece in chunk:
+                    out.write(piece)
+        actions = ", ".join(a.label for a in self._data_source.actions) or "no import"
+        logger.info(
+            "Dry run: stream %s would upload %d rows (%d bytes) to file %s, then run %s; "
+            "written to %s",
+            self.stream,
+            rows,
+            self._spool.raw_bytes,
+            self._data_source.file_name,
+            actions,
+            path,
+        )
+        if self.tracking is not None:
+            self.tracking.forget_commit()
+        self.report.dry_run_files.append(str(path))
+        self.report.sent += rows
+        self.report.bytes_raw += self._spool.raw_bytes
+        self._spool.reset()
+        return 0
+
+    def summary(self) -> StreamReport:
+        """The stream's part of the run summary."""
+        report = self.report
+        report.received = self._records
+        if self.tracking is not None:
+            report.changes = dataclasses.asdict(self.tracking.counts)
+        return report
 
     def _record(self, tracking: StreamTracking, verdict: Verdict, *, clearing: bool) -> None:
         """Tell the change store what the commit loaded: not the rows Anaplan failed or
@@ -381,6 +446,13 @@ class StreamLoad:
             return 0
         assert self._deleter is not None  # resolution checked it
         count = tracking.gone_pending
+        if self._rules.dry_run_dir is not None:
+            logger.info(
+                "Dry run: stream %s would delete %d item(s) that left the source",
+                self.stream,
+                count,
+            )
+            return 0
         self._deleter.delete([key_values(key)[0] for key in batch] for batch in tracking.gone())
         tracking.record_commit(with_gone=True)
         logger.info("Stream %s: deleted %d item(s) that left the source", self.stream, count)
@@ -459,6 +531,7 @@ def run_and_judge(
             parallel=rules.parallel,
             poll_interval_s=rules.poll_interval_s,
             timeout_s=rules.import_timeout_s,
+            progress_every_s=rules.progress_interval_s,
         )
     except ActionFailedError as exc:
         where = _dump_note(download_dumps(rules, list(exc.outcomes)))
@@ -509,6 +582,19 @@ def download_dumps(rules: CommitRules, outcomes: list[TaskOutcome]) -> list[Path
 
 def _dump_note(dumps: list[Path]) -> str:
     return f" Failure dump: {', '.join(str(path) for path in dumps)}." if dumps else ""
+
+
+def _import_counts(outcomes: list[TaskOutcome]) -> dict[str, ImportCounts]:
+    """Rows each import (each process step) loaded, failed and ignored."""
+    return {
+        leaf.action.label: ImportCounts(
+            success=leaf.counts.get("successRowCount", 0),
+            failed=leaf.counts.get("failedCount", 0),
+            ignored=leaf.counts.get("ignoredCount", 0),
+        )
+        for outcome in outcomes
+        for leaf in _leaves(outcome)
+    }
 
 
 def _leaves(outcome: TaskOutcome) -> tuple[TaskOutcome, ...]:

@@ -21,7 +21,9 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from target_anaplan.anaplan.errors import ActionFailedError, AnaplanError
 from target_anaplan.anaplan.models import ActionRef, DataSourceTarget
+from target_anaplan.errors import RowsRejectedError
 from target_anaplan.loading import CommitRules, StreamLoad, run_and_judge
 
 logger = logging.getLogger(__name__)
@@ -117,7 +119,7 @@ class LoadPlan:
     ) -> None:
         self.order = list(order)
         self._loads = loads
-        self._after_load = list(after_load)
+        self.after_load = list(after_load)
         self._on_commit = on_commit
         self._lock = threading.Lock()
         self.committed_rows = 0
@@ -126,7 +128,7 @@ class LoadPlan:
     @property
     def after_load_due(self) -> bool:
         """Whether run-level actions still have to run (something was committed in this run)."""
-        return bool(self._after_load) and self.committed_rows > 0 and not self._after_load_done
+        return bool(self.after_load) and self.committed_rows > 0 and not self._after_load_done
 
     def commit_through(self, stream: str) -> None:
         """Commit ``stream``, after every stream before it in the plan that holds rows."""
@@ -141,9 +143,17 @@ class LoadPlan:
         """Run ``after_load`` once, in order, if anything was committed in this run."""
         if not self.after_load_due:
             return
-        for item in self._after_load:
+        for item in self.after_load:
+            subject = f"the after_load {item.action.label}"
             logger.info("Running %s after every stream has committed", item.action.label)
-            run_and_judge(item.rules, [item.action], subject=f"the after_load {item.action.label}")
+            try:
+                run_and_judge(item.rules, [item.action], subject=subject)
+            except (ActionFailedError, RowsRejectedError):
+                raise  # they name the action already
+            except AnaplanError as error:
+                raise AnaplanError(
+                    f"{subject[:1].upper()}{subject[1:]} could not run: {error}"
+                ) from error
         self._after_load_done = True
 
 

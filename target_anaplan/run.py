@@ -13,6 +13,7 @@ import logging
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from singer_sdk.sinks import Sink
 
 from target_anaplan.anaplan.catalog import Catalog, resolve_model
 from target_anaplan.anaplan.client import AnaplanClient, new_session
-from target_anaplan.anaplan.credentials import make_auth
+from target_anaplan.anaplan.credentials import AUTH_TIMEOUT_S, make_auth
 from target_anaplan.anaplan.models import DataSourceTarget
 from target_anaplan.anaplan.regions import resolve_hosts
 from target_anaplan.anaplan.retry import RetryPolicy
@@ -34,16 +35,19 @@ from target_anaplan.changes import (
     source_id,
 )
 from target_anaplan.deletes import Deleter, FlagThenDeleteAction, ListApiDeleter
-from target_anaplan.errors import ConfigError, DeleteGuardError
+from target_anaplan.errors import ConfigError, DeleteGuardError, one_line
 from target_anaplan.file_lock import DEFAULT_LOCK_DIR
 from target_anaplan.loading import CommitRules, StreamLoad
 from target_anaplan.plan import LoadPlan, RunLevelAction, StreamShape, describe_plan, order_streams
 from target_anaplan.reader import InputPosition
+from target_anaplan.report import Progress, RunReport
 from target_anaplan.settings import Settings, StreamSettings
 from target_anaplan.sinks import AnaplanSink, NullSink, StreamWiring
 from target_anaplan.validation import Validators
 
 logger = logging.getLogger(__name__)
+# The stream `meltano config test` sends: a connection check, not data to load.
+MELTANO_TEST_STREAM = "meltano_test_stream"
 
 
 @dataclass(frozen=True)
@@ -71,11 +75,17 @@ def build_client(settings: Settings) -> AnaplanClient:
         session.verify = settings.ca_bundle
     return AnaplanClient(
         hosts,
-        make_auth(settings.credentials(), hosts, session),
+        make_auth(
+            settings.credentials(),
+            hosts,
+            session,
+            timeout_s=(settings.connect_timeout_s, AUTH_TIMEOUT_S),
+        ),
         retry=RetryPolicy(
             max_attempts=settings.retry_max_attempts, deadline_s=settings.retry_deadline_s
         ),
         timeout_s=settings.request_timeout_s,
+        connect_timeout_s=settings.connect_timeout_s,
         session=session,
     )
 
@@ -96,6 +106,9 @@ class Run:
         self._plan: LoadPlan | None = None
         self._stores = _Stores()
         self._scratch: Scratch | None = None
+        self._progress = Progress(settings.progress_interval_s)
+        self._started = time.monotonic()
+        self._said_dry_run = False
         self.validators = Validators()
         self._resolution: Resolution | None = None
         self._resolve_lock = threading.Lock()
@@ -188,6 +201,17 @@ class Run:
         return sink_class
 
     def _unmapped(self, stream: str) -> type[Sink]:
+        if stream == MELTANO_TEST_STREAM:
+            self._ignored_streams.add(stream)
+            model = next(iter(self.resolve().rules.values()), None)
+            reached = f", model {model.model.model_name!r} found" if model else ""
+            logger.info(
+                "Meltano's connection test (stream %s): Anaplan answered%s; the test records "
+                "are not loaded.",
+                stream,
+                reached,
+            )
+            return NullSink
         if self.settings.unmapped_streams != "ignore":
             raise ConfigError(_unmapped_message(stream))
         if stream not in self._ignored_streams:
@@ -215,6 +239,7 @@ class Run:
                 time_zone=self.settings.time_zone,
                 track=self._tracking,
                 deleter=resolution.deleters.get(stream),
+                progress=self._progress,
             )
             self._loads[stream] = load
         return load
@@ -286,6 +311,11 @@ class Run:
         if self._plan is not None and self._plan.after_load_due:
             logger.info("State held back until after_load has run.")
             return False
+        if self.settings.dry_run:
+            if not self._said_dry_run:
+                self._said_dry_run = True
+                logger.info("Dry run: no STATE is emitted, so the next run sends the same rows.")
+            return False
         return True
 
     def finish(self) -> None:
@@ -303,8 +333,31 @@ class Run:
                 logger.info(
                     "Stream %s: %s", stream, load.tracking.counts.describe(load.tracking.mode)
                 )
-        self.plan.run_after_load()
+        if self.settings.dry_run:
+            for item in self.plan.after_load:
+                logger.info("Dry run: after_load would run %s", item.action.label)
+        else:
+            self.plan.run_after_load()
         self._emit_state()
+
+    def publish_report(self, error: BaseException | None) -> None:
+        """The run summary (stderr, METRIC lines, ``run_report_path``), success or failure."""
+        order = self._plan.order if self._plan is not None else list(self._loads)
+        streams = [self._loads[s].summary() for s in order if s in self._loads]
+        after_load = [item.action.label for item in self._plan.after_load] if self._plan else []
+        if error is not None:
+            verdict = "failed"
+        else:
+            verdict = "dry run" if self.settings.dry_run else "succeeded"
+        report = RunReport(
+            streams=streams,
+            after_load=after_load,
+            verdict=verdict,
+            error=one_line(error) if error is not None else None,
+            seconds=time.monotonic() - self._started,
+        )
+        path = self.settings.run_report_path
+        report.publish(Path(path) if path else None)
 
     def terminate(self, signum: int) -> int:
         """Stop at once on a signal: commit nothing partial, cancel running tasks, and emit
@@ -434,6 +487,8 @@ class _Models:
                 failure_dump_dir=Path(settings.failure_dump_dir),
                 lock_dir=DEFAULT_LOCK_DIR,
                 shared_lock=self._shared_lock,
+                dry_run_dir=Path(settings.dry_run_dir) if settings.dry_run else None,
+                progress_interval_s=settings.progress_interval_s,
             )
             found = self._models[key] = _Model(Catalog(self._client, ref), rules)
         return found

@@ -14,7 +14,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import MISSING, Field, dataclass, field, fields
 from decimal import Decimal
 from typing import Any, Literal
@@ -788,6 +788,21 @@ class Settings:
         "Directory for Anaplan's failure dumps of imports with failed rows.",
         default="./anaplan-failure-dumps",
     )
+    dry_run: bool = boolean(
+        "Do everything up to the upload (resolve, check, validate and format every record, "
+        "look up change tracking), write each stream's CSV to dry_run_dir instead, and change "
+        "nothing in Anaplan or the change store; no STATE is emitted.",
+        False,
+    )
+    dry_run_dir: str = text(
+        "Where a dry run writes each stream's CSV.", default="./anaplan-dry-run"
+    )
+    progress_interval_s: float = seconds(
+        "Seconds between progress lines while a stream is read or an import runs.", 30
+    )
+    run_report_path: str | None = text(
+        "Write the run summary as JSON to this file (for orchestrators), success or failure."
+    )
     change_store: str | None = text(
         "SQLAlchemy URL of the change store (what each data source already holds). Default: "
         "a SQLite file per model under ~/.local/share/target-anaplan/changes; "
@@ -808,7 +823,15 @@ class Settings:
         "Time zone in which `date` formats take a date-time's date (IANA name).", "UTC"
     )
     retry_deadline_s: float = seconds("Total seconds to keep retrying one request.", 600)
-    request_timeout_s: float = seconds("Seconds to wait for one HTTP response.", 300)
+    request_timeout_s: float = seconds(
+        "Seconds to wait for one HTTP response (busy models answer slowly).", 300
+    )
+    connect_timeout_s: float = seconds(
+        "Seconds to wait for a connection to an Anaplan host. Until a host has answered in a "
+        "run, a few quick tries only: a host that cannot be reached then is most likely a "
+        "wrong setting.",
+        5,
+    )
 
     @property
     def chunk_size_bytes(self) -> int:
@@ -853,6 +876,27 @@ class Settings:
                 f"{', '.join(map(repr, settings.streams)) or 'none'}."
             )
         return settings
+
+
+def unknown_settings(config: Mapping[str, Any], known: Collection[str]) -> list[str]:
+    """A warning for each top-level setting that is not one (a typo is otherwise silent).
+
+    ``load_method`` is refused: it is the SDK's generic setting, and here a stream's ``mode``
+    says how it loads.
+    """
+    if "load_method" in config:
+        raise ConfigError(
+            "Setting `load_method` does nothing in target-anaplan: each stream's `mode` says "
+            "how it loads (all, insert or upsert). Remove `load_method` and set "
+            "`streams.<stream>.mode`."
+        )
+    warnings = []
+    for key in config:
+        if key not in known:
+            near = difflib.get_close_matches(str(key), list(known), n=1)
+            hint = f"; did you mean `{near[0]}`?" if near else "."
+            warnings.append(f"Setting `{key}` is not a target-anaplan setting and is ignored{hint}")
+    return warnings
 
 
 def meltano_settings(properties: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -137,6 +137,11 @@ class Spool:
         self._file.flush()
         return _read_chunks(self.path, [0, *self._cuts, self.raw_bytes])
 
+    @property
+    def chunk_count(self) -> int:
+        """How many chunks the rows written so far make."""
+        return len(self._cuts) + 1
+
     def reset(self) -> None:
         """Empty the spool for the next batch, keeping the preamble."""
         self._file.seek(0)

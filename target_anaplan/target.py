@@ -27,7 +27,7 @@ from target_anaplan.errors import ConfigError, TargetAnaplanError, one_line
 from target_anaplan.reader import MessageReader
 from target_anaplan.records import RecordPath
 from target_anaplan.run import Run
-from target_anaplan.settings import CONFIG_SCHEMA, Settings
+from target_anaplan.settings import CONFIG_SCHEMA, Settings, unknown_settings
 from target_anaplan.sinks import AnaplanSink
 
 if TYPE_CHECKING:
@@ -66,6 +66,8 @@ class TargetAnaplan(Target):
         self._emitted: str | None = None
         super().__init__(**kwargs)
         reader = cast("MessageReader", self.message_reader)
+        for warning in unknown_settings(self.config, self.about_properties()):
+            self.logger.warning("%s", warning)
         self.run = Run(Settings.from_config(self.config), reader.position, self._emit_latest)
         self.records = RecordPath(
             self, reader.position, super()._process_record_message, lambda: self._sinks_active
@@ -74,6 +76,14 @@ class TargetAnaplan(Target):
         # per model at a time, so parallel drains would only queue behind each other while
         # muddling the order in which streams are committed.
         self.max_parallelism = 1
+
+    @classmethod
+    def about_properties(cls) -> dict[str, Any]:
+        """Every setting ``--about`` shows: the target's and the SDK's built-ins."""
+        schema = copy.deepcopy(cls.config_jsonschema)
+        cls.append_builtin_config(schema)
+        properties: dict[str, Any] = schema["properties"]
+        return properties
 
     @classmethod
     def append_builtin_config(cls, config_jsonschema: dict[str, Any]) -> None:
@@ -87,10 +97,15 @@ class TargetAnaplan(Target):
         return self._run.sink_class(stream_name)
 
     def listen(self, file_input: IO[str] | None = None) -> None:  # type: ignore[misc]  # final in the SDK; names must resolve before the first message
-        """Resolve every name before reading the first message, then read all input."""
+        """Resolve every name before reading the first message, read all input, and sum up."""
         try:
             self._run.resolve()
             super().listen(file_input)
+        except BaseException as error:
+            self._run.publish_report(error)
+            raise
+        else:
+            self._run.publish_report(None)
         finally:
             self._run.close()
 

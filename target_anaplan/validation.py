@@ -315,7 +315,7 @@ class RecordValidator(BaseJSONSchemaValidator):
                 record, field, problem, exc.value, rule=exc.rule, object_schema=exc.definition
             )
         except Exception as exc:
-            raise self._crash(record, exc, _fast_crash_site(self.schema, record)) from exc
+            raise self._crash(exc, _fast_crash_site(self.schema, record)) from exc
         for name, field_checks in checks.numeric.items():
             value = record.get(name)
             if not _is_number(value):
@@ -324,7 +324,7 @@ class RecordValidator(BaseJSONSchemaValidator):
                 try:
                     broken = check(value)
                 except (ArithmeticError, InvalidOperation) as exc:
-                    raise self._crash(record, exc, (name, keyword)) from exc
+                    raise self._crash(exc, (name, keyword)) from exc
                 if broken:
                     self._invalid(record, name, broken, value)
 
@@ -334,7 +334,7 @@ class RecordValidator(BaseJSONSchemaValidator):
         try:
             error = jsonschema.exceptions.best_match(validator.iter_errors(record))
         except Exception as exc:
-            raise self._crash(record, exc, _exact_crash_site(validator, record)) from exc
+            raise self._crash(exc, _exact_crash_site(validator, record)) from exc
         if error is not None:
             field = ".".join(str(p) for p in error.absolute_path)
             self._invalid(
@@ -368,9 +368,7 @@ class RecordValidator(BaseJSONSchemaValidator):
         )
         raise InvalidRecord(msg, record)
 
-    def _crash(
-        self, record: dict[str, Any], exc: BaseException, site: tuple[str, str] | None
-    ) -> ValidatorCrashError:
+    def _crash(self, exc: BaseException, site: tuple[str, str] | None) -> ValidatorCrashError:
         field, keyword = site or ("(unknown)", "(unknown)")
         return ValidatorCrashError(
             f"{self._where()}, field {field}: checking the value against schema keyword "

@@ -25,6 +25,8 @@ from target_anaplan.anaplan.errors import (
 )
 
 AUTH_SCHEME = "AnaplanAuthToken"
+# Seconds to wait for an answer, or (to connect, to read): what requests' timeout takes.
+Timeout = float | tuple[float, float]
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,7 @@ def post_token_service(
     url: str,
     *,
     headers: dict[str, str],
-    timeout_s: float,
+    timeout_s: Timeout,
     json: Any = None,
 ) -> requests.Response:
     """POST to the auth host; a transient failure (``errors.py`` decides) is raised.
@@ -94,7 +96,7 @@ def post_token_service(
     try:
         response = session.post(url, headers=headers, json=json, timeout=timeout_s)
     except requests.RequestException as error:
-        raise network_error(error, describe, timeout_s=timeout_s) from error
+        raise network_error(error, describe, url=url) from error
     refusal = response_error(response, describe)
     if isinstance(refusal, TransientError):
         raise refusal
@@ -117,7 +119,7 @@ def token_from_response(response: requests.Response, *, now: float) -> Token:
 
 
 def refresh_token_service(
-    session: requests.Session, auth_base_url: str, token: Token, *, timeout_s: float, now: float
+    session: requests.Session, auth_base_url: str, token: Token, *, timeout_s: Timeout, now: float
 ) -> Token | None:
     """Extend a token with ``POST /token/refresh``; ``None`` when Anaplan no longer accepts it."""
     response = post_token_service(

@@ -10,6 +10,7 @@ from collections.abc import Callable
 import requests
 
 from target_anaplan.anaplan.auth import (
+    Timeout,
     Token,
     TokenAuth,
     post_token_service,
@@ -32,7 +33,7 @@ class BasicAuth(TokenAuth):
         password: str,
         *,
         clock: Callable[[], float] = time.time,
-        timeout_s: float = 60,
+        timeout_s: Timeout = 60,
     ) -> None:
         super().__init__(clock=clock)
         self._session = session

@@ -42,7 +42,7 @@ def resolve_model(client: AnaplanClient, workspace: str, model: str) -> ModelRef
     if _HEX32.fullmatch(model.strip()):
         found = _model_by_id(client, model.strip())
         if found is not None:
-            return _in_workspace(client, found, workspace)
+            return _in_workspace(found, workspace)
     ws = resolve_workspace(client, workspace)
     models = client.list_all(f"/workspaces/{ws['id']}/models", "models")
     entry = _pick(models, model, kind="model", where=f"workspace {ws['name']!r}")
@@ -57,7 +57,7 @@ def _model_by_id(client: AnaplanClient, model_id: str) -> dict[str, Any] | None:
         return None
 
 
-def _in_workspace(client: AnaplanClient, entry: dict[str, Any], workspace: str) -> ModelRef:
+def _in_workspace(entry: dict[str, Any], workspace: str) -> ModelRef:
     """Check a model found by id lives in the configured workspace."""
     ws_id = str(entry.get("currentWorkspaceId") or "")
     ws_name = str(entry.get("currentWorkspaceName") or ws_id)
@@ -465,7 +465,7 @@ def _pick(
             )
     raise NotFoundError(
         f"{kind.capitalize()} {wanted!r} not found in {where}. "
-        f"Available {kind}s: {_listing(entries)}."
+        f"Available {kind}{'es' if kind.endswith('s') else 's'}: {_listing(entries)}."
     )
 
 

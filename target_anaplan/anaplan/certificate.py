@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from target_anaplan.anaplan.auth import (
+    Timeout,
     Token,
     TokenAuth,
     post_token_service,
@@ -131,7 +132,7 @@ class CertificateAuth(TokenAuth):
         passphrase: str | None = None,
         data_format: str = "v2",
         clock: Callable[[], float] = time.time,
-        timeout_s: float = 60.0,
+        timeout_s: Timeout = 60.0,
     ) -> None:
         super().__init__(clock=clock)
         if data_format not in DATA_FORMATS:

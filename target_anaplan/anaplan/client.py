@@ -18,6 +18,9 @@ from target_anaplan.anaplan.auth import TokenAuth
 from target_anaplan.anaplan.errors import (
     ApiError,
     AuthenticationError,
+    HostUnreachableError,
+    UnreachableError,
+    host_and_port,
     network_error,
     response_error,
 )
@@ -31,6 +34,9 @@ T = TypeVar("T")
 
 PAGE_SIZE = 5000
 POOL_SIZE = 16
+# Until Anaplan has answered once in a run, a host that cannot be reached most likely comes
+# from a wrong setting: a few quick tries, then a clear error (within about 15 s).
+FIRST_CONTACT_TRIES = 3
 
 
 def _user_agent() -> str:
@@ -66,12 +72,15 @@ class AnaplanClient:
         *,
         retry: RetryPolicy | None = None,
         timeout_s: float = 300,
+        connect_timeout_s: float = 5,
         session: requests.Session | None = None,
     ) -> None:
         self.hosts = hosts
         self.auth = auth
         self.retry_policy = retry or RetryPolicy()
         self.timeout_s = timeout_s
+        self.connect_timeout_s = connect_timeout_s
+        self.reached = False  # whether any Anaplan host has answered in this run
         self.session = session if session is not None else requests.Session()
         _mount_pool(self.session)
         # Tasks started and not yet seen finished: a signal handler cancels them.
@@ -147,7 +156,36 @@ class AnaplanClient:
     def _attempts(self, attempt: Callable[[], T], describe: str, *, retry: bool) -> T:
         if not retry:
             return attempt()
-        return call_with_retry(attempt, self.retry_policy, describe=describe)
+        unreachable = 0
+
+        def guarded() -> T:
+            nonlocal unreachable
+            try:
+                return attempt()
+            except UnreachableError as error:
+                unreachable += 1
+                if not self.reached and unreachable >= FIRST_CONTACT_TRIES:
+                    raise self._unreachable(error) from error
+                raise
+
+        return call_with_retry(guarded, self.retry_policy, describe=describe)
+
+    def _unreachable(self, error: UnreachableError) -> HostUnreachableError:
+        setting = self.hosts.origin(error.url)
+        fix = (
+            f"Check `{setting}`"
+            if not setting.startswith("region")
+            else f"Check `region` ({setting.removeprefix('region ')}), or set the base URL,"
+        )
+        return HostUnreachableError(
+            f"Cannot reach Anaplan at {host_and_port(error.url)} ({error.reason}), the host "
+            f"chosen by {setting}. {fix} and that this machine can reach the host (proxy, "
+            "firewall)."
+        )
+
+    def timeout(self) -> tuple[float, float]:
+        """Seconds to connect, and to wait for an answer (busy models answer slowly)."""
+        return self.connect_timeout_s, self.timeout_s
 
     def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         """One call, replayed once with a fresh token if the token was refused."""
@@ -181,11 +219,15 @@ class AnaplanClient:
         url = f"{self.hosts.api_base_url}{path}"
         all_headers = {"User-Agent": _USER_AGENT, "Authorization": auth_header, **(headers or {})}
         try:
-            return self.session.request(
-                method, url, headers=all_headers, timeout=self.timeout_s, stream=stream, **kwargs
+            response = self.session.request(
+                method, url, headers=all_headers, timeout=self.timeout(), stream=stream, **kwargs
             )
         except requests.RequestException as error:
-            raise network_error(error, f"{method} {path}", timeout_s=self.timeout_s) from error
+            raise network_error(
+                error, f"{method} {path}", timeout_s=self.timeout_s, url=url
+            ) from error
+        self.reached = True
+        return response
 
 
 def _read_body(response: requests.Response, describe: str, *, expect_json: bool) -> Any:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from target_anaplan.anaplan.auth import TokenAuth
+from target_anaplan.anaplan.auth import Timeout, TokenAuth
 from target_anaplan.anaplan.basic_auth import BasicAuth
 from target_anaplan.anaplan.certificate import CertificateAuth
 from target_anaplan.anaplan.oauth import OAuthRefreshAuth
@@ -65,7 +65,7 @@ def make_auth(
     session: requests.Session,
     *,
     clock: Callable[[], float] = time.time,
-    timeout_s: float = AUTH_TIMEOUT_S,
+    timeout_s: Timeout = AUTH_TIMEOUT_S,
 ) -> TokenAuth:
     """The token lifecycle for ``credentials`` against the region's hosts."""
     if isinstance(credentials, BasicCredentials):

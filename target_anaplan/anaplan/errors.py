@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -55,6 +56,23 @@ class NotFoundError(ApiError):
 
 class ModelUnavailableError(AnaplanError):
     """The model is archived (422), locked (423) or offline (424)."""
+
+
+class UnreachableError(TransientError):
+    """No connection to a host could be made (refused, unknown name, no answer to connect).
+
+    Transient once Anaplan has answered in a run (a network blip); before that, most likely a
+    wrong setting, so the client tries only briefly (``HostUnreachableError``).
+    """
+
+    def __init__(self, message: str, *, url: str, reason: str) -> None:
+        super().__init__(message)
+        self.url = url
+        self.reason = reason
+
+
+class HostUnreachableError(AnaplanError):
+    """A run's first requests could not reach the host its settings name."""
 
 
 class UploadExpiredError(AnaplanError):
@@ -122,25 +140,61 @@ def response_error(response: requests.Response, describe: str) -> AnaplanError |
 
 
 def network_error(
-    error: requests.RequestException, describe: str, *, timeout_s: float | None = None
+    error: requests.RequestException,
+    describe: str,
+    *,
+    timeout_s: float | None = None,
+    url: str | None = None,
 ) -> AnaplanError:
     """The error a request without an answer means: transient, except TLS and misuse.
 
     Retrying cannot fix an untrusted certificate, and its usual cause (a proxy that
-    re-signs HTTPS) has one fix, the CA bundle setting; nor a malformed request.
+    re-signs HTTPS) has one fix, the CA bundle setting; nor a malformed request. A
+    connection that could not be made at all is an ``UnreachableError`` naming ``url``.
     """
     text = str(error)
     if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+        host = f" {urlsplit(url).netloc}" if url else ""
         return AnaplanError(
-            f"{describe}: the TLS certificate of the Anaplan host could not be verified. If a "
-            "proxy re-signs HTTPS traffic, set ca_bundle to a PEM file with its CA certificate "
-            "(TLS verification is always on)."
+            f"{describe}: the TLS certificate of the Anaplan host{host} could not be verified. "
+            "If a proxy re-signs HTTPS traffic, set ca_bundle to a PEM file with its CA "
+            "certificate (TLS verification is always on)."
+        )
+    reason = _connect_failure(error)
+    if reason is not None and url is not None:
+        return UnreachableError(
+            f"{describe}: could not connect to {host_and_port(url)} ({reason})",
+            url=url,
+            reason=reason,
         )
     if isinstance(error, requests.Timeout) and timeout_s is not None:
         return TransientError(f"{describe}: no answer from Anaplan within {timeout_s:.0f} s")
     if isinstance(error, _NETWORK_ERRORS):
         return TransientError(f"{describe}: could not reach Anaplan ({type(error).__name__})")
     return AnaplanError(f"{describe}: request failed ({type(error).__name__})")
+
+
+def _connect_failure(error: requests.RequestException) -> str | None:
+    """Why no connection could be made, or None if one was (and then broke)."""
+    if isinstance(error, requests.ConnectTimeout):
+        return "no answer to the connection attempt"
+    if not isinstance(error, requests.ConnectionError):
+        return None
+    reason = getattr(error.args[0] if error.args else None, "reason", None)
+    name = type(reason).__name__
+    if name == "NameResolutionError":
+        return "the host name does not resolve"
+    if name == "NewConnectionError":
+        refused = "refused" in str(reason).lower()
+        return "connection refused" if refused else "no connection could be made"
+    return None
+
+
+def host_and_port(url: str) -> str:
+    """``host:port`` of a URL, with the scheme's default port when none is given."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.hostname}:{port}"
 
 
 def anaplan_message(response: Any) -> str:

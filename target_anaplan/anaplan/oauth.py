@@ -16,7 +16,7 @@ from typing import Any
 
 import requests
 
-from target_anaplan.anaplan.auth import Token, TokenAuth
+from target_anaplan.anaplan.auth import Timeout, Token, TokenAuth
 from target_anaplan.anaplan.errors import (
     AuthenticationError,
     TransientError,
@@ -51,7 +51,7 @@ class OAuthError(AuthenticationError):
 
 
 def oauth_post(
-    session: requests.Session, url: str, body: Mapping[str, Any], *, timeout_s: float
+    session: requests.Session, url: str, body: Mapping[str, Any], *, timeout_s: Timeout
 ) -> dict[str, Any]:
     """POST a JSON body to an OAuth endpoint and return its JSON answer.
 
@@ -63,7 +63,7 @@ def oauth_post(
     try:
         response = session.post(url, json=dict(body), timeout=timeout_s)
     except requests.RequestException as error:
-        raise network_error(error, describe, timeout_s=timeout_s) from None
+        raise network_error(error, describe, url=url) from None
     refusal = response_error(response, describe)
     if isinstance(refusal, TransientError):
         raise refusal
@@ -82,7 +82,7 @@ def oauth_post(
 
 
 def request_token(
-    session: requests.Session, oauth_base_url: str, body: Mapping[str, Any], *, timeout_s: float
+    session: requests.Session, oauth_base_url: str, body: Mapping[str, Any], *, timeout_s: Timeout
 ) -> TokenResponse:
     """Exchange a grant (refresh token, authorization code, device code) for tokens."""
     data = oauth_post(session, f"{oauth_base_url}/oauth/token", body, timeout_s=timeout_s)
@@ -127,7 +127,7 @@ class OAuthRefreshAuth(TokenAuth):
         store: TokenStore,
         lifespan_s: float | None = None,
         clock: Callable[[], float] = time.time,
-        timeout_s: float = 60.0,
+        timeout_s: Timeout = 60.0,
     ) -> None:
         super().__init__(clock=clock)
         self._session = session

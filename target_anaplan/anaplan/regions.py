@@ -9,18 +9,25 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from urllib.parse import urlsplit
 
 
 @dataclass(frozen=True)
 class Hosts:
-    """Base URLs of one Anaplan region, without trailing slashes."""
+    """Base URLs of one Anaplan region, without trailing slashes, and where each came from."""
 
     api_base_url: str  # Integration API root, including /2/0
     auth_base_url: str  # serves /token/*
     oauth_base_url: str  # serves /oauth/*
+    # Base URL -> the setting that chose it ("api_base_url", "region eu1"), for messages.
+    origins: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    def origin(self, url: str) -> str:
+        """The setting that chose the host of ``url``."""
+        matches = [base for base in self.origins if url.startswith(base)]
+        return self.origins[max(matches, key=len)] if matches else "region"
 
 
 def _hosts(api: str, auth: str, oauth: str) -> Hosts:
@@ -80,11 +87,17 @@ def resolve_hosts(
     if code not in REGIONS:
         raise ValueError(f"Unknown Anaplan region {region!r}. Valid regions: {', '.join(REGIONS)}.")
     default = REGIONS[code]
-    return Hosts(
-        api_base_url=check_url("api_base_url", api_base_url or default.api_base_url),
-        auth_base_url=check_url("auth_base_url", auth_base_url or default.auth_base_url),
-        oauth_base_url=check_url("oauth_base_url", oauth_base_url or default.oauth_base_url),
-    )
+    given = {
+        "api_base_url": api_base_url,
+        "auth_base_url": auth_base_url,
+        "oauth_base_url": oauth_base_url,
+    }
+    urls = {
+        setting: check_url(setting, url or getattr(default, setting))
+        for setting, url in given.items()
+    }
+    origins = {url: s if given[s] else f"region {code}" for s, url in urls.items()}
+    return Hosts(**urls, origins=origins)
 
 
 def check_url(setting: str, url: str) -> str:

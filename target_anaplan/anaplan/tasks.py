@@ -31,7 +31,8 @@ TERMINAL_STATES = frozenset({"COMPLETE", "CANCELLED"})
 # Newest task ids noted before a start: a task not among them after a failed POST is ours
 # (unless more than this many tasks of the action were started meanwhile).
 ADOPT_WINDOW = 100
-LOCK_LOG_EVERY_S = 60.0
+# By default, at most this often a line about a task queued behind the model lock or running.
+PROGRESS_LOG_EVERY_S = 30.0
 
 
 @dataclass
@@ -41,8 +42,9 @@ class _Running:
     action: ActionRef
     path: str  # .../{imports|processes}/{id}/tasks/{taskId}
     started: float  # monotonic clock
-    last_lock_log: float
+    last_log: float
     model_id: str = ""
+    log_every_s: float = PROGRESS_LOG_EVERY_S  # at most this often, a line about the task
     task: dict[str, Any] = field(default_factory=dict)
 
 
@@ -54,6 +56,7 @@ def run_actions(
     parallel: bool = True,
     poll_interval_s: float = 5.0,
     timeout_s: float = 3600.0,
+    progress_every_s: float = PROGRESS_LOG_EVERY_S,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> list[TaskOutcome]:
@@ -69,6 +72,7 @@ def run_actions(
         try:
             for action in batch:
                 running.append(_start(client, model, action, clock=clock))
+                running[-1].log_every_s = progress_every_s
         except BaseException:
             # The commit fails: tasks already started must not load on unwatched.
             for item in running:
@@ -192,7 +196,7 @@ def _start(
         action=action,
         path=f"{path}/{task_id}",
         started=now,
-        last_lock_log=now,
+        last_log=now,
         model_id=model.model_id,
     )
     client.running_tasks.add(item)
@@ -276,13 +280,36 @@ def _poll_until_done(
                 )
             elif state == "NOT_STARTED":
                 _log_lock_wait(client, item, clock())
+            else:
+                _log_progress(item, clock())
         if pending:
             sleep(poll_interval_s)
 
 
+def _log_progress(item: _Running, now: float) -> None:
+    """A running task's state, progress and step, as its last poll gave them."""
+    if now - item.last_log < item.log_every_s:
+        return
+    item.last_log = now
+    task = item.task
+    progress = task.get("progress")
+    shown = (
+        f" {float(progress):.0%}" if isinstance(progress, (int, float)) and progress >= 0 else ""
+    )
+    step = f" ({task['currentStep']})" if task.get("currentStep") else ""
+    logger.info(
+        "%s: %s%s%s, %.0f s since it started",
+        _capitalized(item.action),
+        task.get("taskState") or "running",
+        shown,
+        step,
+        now - item.started,
+    )
+
+
 def _log_lock_wait(client: AnaplanClient, item: _Running, now: float) -> None:
-    if now - item.last_lock_log >= LOCK_LOG_EVERY_S:
-        item.last_lock_log = now
+    if now - item.last_log >= item.log_every_s:
+        item.last_log = now
         logger.info(
             "%s is waiting for the model lock (another action is running%s); waited %.0f s",
             _capitalized(item.action),

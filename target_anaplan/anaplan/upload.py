@@ -53,7 +53,12 @@ class UploadStats:
 
 
 def upload_file(
-    client: AnaplanClient, model: ModelRef, file_id: str, chunks: ChunkSource
+    client: AnaplanClient,
+    model: ModelRef,
+    file_id: str,
+    chunks: ChunkSource,
+    *,
+    total_chunks: int | None = None,
 ) -> UploadStats:
     """Replace the user's private content of file ``file_id`` with ``chunks``, in order.
 
@@ -67,14 +72,14 @@ def upload_file(
     started = time.monotonic()
     name = _announce(client, path, file_id)
     try:
-        return _send_chunks(client, path, file_id, name, _fresh(chunks))
+        return _send_chunks(client, path, file_id, name, _fresh(chunks), total=total_chunks)
     except _RESTARTABLE as error:
         late = time.monotonic() - started >= client.retry_policy.deadline_s
         if isinstance(chunks, Iterator) or late:
             raise
         logger.warning("Upload to file %r failed (%s); starting again from chunk 0", name, error)
         name = _announce(client, path, file_id)
-        return _send_chunks(client, path, file_id, name, _fresh(chunks))
+        return _send_chunks(client, path, file_id, name, _fresh(chunks), total=total_chunks)
 
 
 def _fresh(chunks: ChunkSource) -> Iterable[Chunk]:
@@ -94,7 +99,13 @@ def _announce(client: AnaplanClient, path: str, file_id: str) -> str:
 
 
 def _send_chunks(
-    client: AnaplanClient, path: str, file_id: str, name: str, chunks: Iterable[Chunk]
+    client: AnaplanClient,
+    path: str,
+    file_id: str,
+    name: str,
+    chunks: Iterable[Chunk],
+    *,
+    total: int | None,
 ) -> UploadStats:
     count = raw = sent = 0
     for chunk in _non_empty(chunks):
@@ -119,6 +130,14 @@ def _send_chunks(
         count += 1
         raw += size
         sent += len(compressed)
+        logger.info(
+            "Uploading file %r: chunk %d of %s, %d bytes (%d gzip)",
+            name,
+            count,
+            total or "?",
+            size,
+            len(compressed),
+        )
         del compressed  # not held while the next chunk is read and compressed
     done = client.request(
         "POST", f"{path}/complete", json={"id": file_id, "name": name, "chunkCount": count}

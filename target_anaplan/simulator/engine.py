@@ -15,6 +15,7 @@ applied, so a bad file still changes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import functools
@@ -335,37 +336,43 @@ def _column_parser(kind: str, decimal_separator: str) -> _ColumnParser:
     """The whole-column form of `_parser(kind, decimal_separator)`, for one import's column."""
     parse = _parser(kind, decimal_separator)
     if kind == "text":
-        return _SharedText()
+        return _Remembered(_text_column)
     if kind == "number" and decimal_separator == ".":
-        return functools.partial(_number_column, parse)
-    if kind == "boolean":
-        return functools.partial(_looked_up_column, _BOOLEAN_WORDS, parse)
-    return functools.partial(_parsed_column, parse)
+        return _Remembered(functools.partial(_number_column, parse))
+    return _Remembered(functools.partial(_parsed_column, parse))
 
 
-class _SharedText:
-    """A text column's cells, equal values sharing one string while the column has few
-    distinct values (a category, a city): a million rows then hold a few strings, not a
-    million, which is most of the memory (and time) a big list import takes."""
+class _Remembered:
+    """A column's values by their text, while the column has few distinct values (a
+    category, a quantity, a date, a flag): one dict look-up a cell instead of a conversion,
+    and equal values share one object, so a million rows hold a few strings, not a million
+    (most of the memory, and time, a big list import takes)."""
 
     DISTINCT_LIMIT = 4096
 
-    def __init__(self) -> None:
-        self.seen: dict[str, str] | None = {}
+    def __init__(self, convert: _ColumnParser) -> None:
+        self.convert = convert
+        self.seen: dict[str, Any] | None = {}
 
-    def __call__(self, column: tuple[str, ...]) -> list[str] | tuple[str, ...]:
+    def __call__(self, column: tuple[str, ...]) -> list[Any] | tuple[str, ...] | None:
         seen = self.seen
         if seen is None:
-            return column
-        shared = list(map(seen.get, column))
-        if None not in shared:
-            return cast("list[str]", shared)
-        new = set(column).difference(seen)
+            return self.convert(column)
+        with contextlib.suppress(KeyError):  # a value not seen yet
+            return list(map(seen.__getitem__, column))
+        new = tuple(set(column).difference(seen))
         if len(seen) + len(new) > self.DISTINCT_LIMIT:
-            self.seen = None  # many distinct values: each row keeps its own
-            return column
-        seen.update(zip(new, new, strict=True))
+            self.seen = None  # many distinct values: convert each cell
+            return self.convert(column)
+        converted = self.convert(new)
+        if converted is None:
+            return None
+        seen.update(zip(new, converted, strict=True))
         return list(map(seen.__getitem__, column))
+
+
+def _text_column(column: tuple[str, ...]) -> tuple[str, ...]:
+    return column
 
 
 def _parsed_column(parse: Callable[[str], Any], column: tuple[str, ...]) -> list[Any] | None:
@@ -373,14 +380,6 @@ def _parsed_column(parse: Callable[[str], Any], column: tuple[str, ...]) -> list
         return list(map(parse, column))
     except RowError:
         return None
-
-
-def _looked_up_column(
-    words: dict[str, Any], parse: Callable[[str], Any], column: tuple[str, ...]
-) -> list[Any] | None:
-    """Cells written exactly as a known word, the common case, by one dict look-up each."""
-    values = list(map(words.get, column))
-    return values if None not in values else _parsed_column(parse, column)
 
 
 def _number_column(parse: Callable[[str], Any], column: tuple[str, ...]) -> list[Any] | None:

@@ -30,6 +30,7 @@ USER, PASSWORD = "integration@example.com", "demo-password"
 PRODUCTS_FILE, SALES_FILE = "113000000000", "113000000001"
 PRODUCTS_IMPORT, SALES_IMPORT, SALES_PROCESS = "112000000000", "112000000001", "118000000001"
 BATCH = 3
+RECALC_PROCESS = "118000000002"
 PRODUCTS = [
     {
         "Code": f"P{i}",
@@ -112,7 +113,11 @@ def scenario_overrides() -> dict[str, Any]:
                 "mapping": {"Store": "Stores", "Units": "Units", "Revenue": "Revenue"},
             },
         ],
-        "processes": [{"id": SALES_PROCESS, "name": "Load sales", "actions": [SALES_IMPORT]}],
+        "processes": [
+            {"id": SALES_PROCESS, "name": "Load sales", "actions": [SALES_IMPORT]},
+            # A run-level action (after_load) for the cases that need one.
+            {"id": RECALC_PROCESS, "name": "Recalculate", "actions": [SALES_IMPORT]},
+        ],
     }
 
 

@@ -22,6 +22,7 @@ from faultkit import (
     PASSWORD,
     PRODUCTS,
     PRODUCTS_IMPORT,
+    RECALC_PROCESS,
     SALES_IMPORT,
     SALES_PROCESS,
     SIGKILL,
@@ -133,6 +134,7 @@ class Case:
     settings: dict[str, Any] = field(default_factory=dict)
     restore: Callable[[Simulator], None] | None = None  # undo before the rerun
     accepted_rejects: int = 0  # rows Anaplan may drop because thresholds allow it
+    rerun: bool = False  # run again even if every row landed (the run failed after that)
 
     @property
     def slug(self) -> str:
@@ -202,6 +204,12 @@ CASES = [
          hook=cancel_held_import, exit=1, message="cancelled"),
     case("process step fails", task("fail", SALES_IMPORT, message="Sales step broken"), exit=1,
          message="Sales step broken"),
+    case("failure in a cascaded commit (sales planned first)",
+         task("fail", SALES_IMPORT, message="Sales step broken"), exit=1,
+         message="Sales step broken", settings={"load_order": ["sales", "products"]}),
+    case("failure in after_load", http(423, "POST", rf"/processes/{RECALC_PROCESS}/tasks$"),
+         exit=1, message="after_load process 'Recalculate'",
+         settings={"after_load": ["Recalculate"]}, rerun=True),
     case("SIGTERM mid-stream", hook=sigterm_mid_stream, **TERM),
     case("SIGKILL mid-upload, then rerun", http(429, "PUT", CHUNK, nth=2, retry_after=30),
          hook=sigkill_mid_upload, **KILL),
@@ -219,7 +227,7 @@ def test_fault(fault: Case, sim_with, tmp_path: Path, fault_table: Table) -> Non
     first = load.run(fault.hook)
     load.check(first, fault)
 
-    if not load.complete(fault.accepted_rejects):
+    if fault.rerun or not load.complete(fault.accepted_rejects):
         clear_faults(sim)
         if fault.restore:
             fault.restore(sim)

@@ -530,14 +530,26 @@ def test_values_read_back_exactly(sim, mode):
 
 def test_unmapped_stream_fails_at_its_schema_by_default(sim):
     with pytest.raises(ConfigError) as failure:
-        run_in_process(
-            core_config(sim, customers_stream("all")),
-            lines(schema("meltano_test_stream", CUSTOMER)),
-        )
+        run_in_process(core_config(sim, customers_stream("all")), lines(schema("orders", CUSTOMER)))
 
     message = str(failure.value)
-    assert "streams.meltano_test_stream" in message
+    assert "streams.orders" in message
     assert "unmapped_streams" in message
+
+
+def test_meltanos_connection_test_stream_is_taken_as_a_connection_check(sim, caplog):
+    # `meltano config test` sends this stream; the test must pass on a correct config.
+    test_stream = lines(
+        schema("meltano_test_stream", CUSTOMER),
+        record("meltano_test_stream", {"id": "x", "city": "y"}),
+        state({"meltano": 1}),
+    )
+    with caplog.at_level(logging.INFO):
+        run = run_in_process(core_config(sim, customers_stream("all")), test_stream)
+    assert "Meltano's connection test" in caplog.text
+    assert "model 'Core Model' found" in caplog.text
+    assert run.states == [{"meltano": 1}]
+    assert not [r for r in requests_log(sim) if "/chunks" in r["path"]]
 
 
 def test_unmapped_stream_is_skipped_when_ignored(sim, caplog):

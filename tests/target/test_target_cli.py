@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -219,3 +220,29 @@ def test_config_from_environment_variables(sim, tmp_path):
     assert done.returncode == 0, done.stderr
     assert [json.loads(line) for line in done.stdout.splitlines()] == [{"customers": 2}]
     assert len(list_items(sim, "Customers")) == 2
+
+
+def test_a_host_nobody_listens_on_fails_quickly_naming_it(tmp_path):
+    with socket.socket() as probe:  # a loopback port with nothing listening on it
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    config = {
+        "api_base_url": f"{url}/2/0",
+        "auth_base_url": url,
+        "oauth_base_url": url,
+        "username": "loader@example.com",
+        "password": "loader-password",
+        "workspace": "w",
+        "model": "m",
+        "streams": {"customers": CUSTOMERS},
+    }
+    started = time.monotonic()
+    run = run_subprocess(config, customer_lines(1), tmp_path)
+    elapsed = time.monotonic() - started
+
+    line = assert_one_line_failure(run, "ERROR", f"127.0.0.1:{port}")
+    assert "Cannot reach Anaplan" in line
+    assert "connection refused" in line
+    assert "auth_base_url" in line
+    assert elapsed < 20  # the run's own budget is about 15 s; not a speed goal

@@ -1,0 +1,147 @@
+"""What an operator sees: a dry run, progress lines, the run summary, METRIC lines, and
+warnings about settings that do nothing."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from targetkit import (
+    completes,
+    core_config,
+    inject,
+    lines,
+    list_items,
+    record,
+    requests_log,
+    run_in_process,
+    run_subprocess,
+    schema,
+    state,
+    task_starts,
+)
+
+from target_anaplan.errors import ConfigError
+
+CUSTOMER = {"id": {"type": "string"}, "city": {"type": ["string", "null"]}}
+CUSTOMERS_FILE, CUSTOMERS_IMPORT = "113000000004", "112000000004"
+
+
+def customers(mode: str = "all", **stream: object) -> dict:
+    return {
+        "customers": {
+            "file": "customers.csv",
+            "imports": ["Customers from customers.csv"],
+            "mode": mode,
+            **stream,
+        }
+    }
+
+
+def customer_run(*ids: str, bookmark: int = 1) -> str:
+    return lines(
+        schema("customers", CUSTOMER, ["id"]),
+        *(record("customers", {"id": i, "city": f"City {i}"}) for i in ids),
+        state({"bookmark": bookmark}),
+    )
+
+
+def test_a_dry_run_writes_the_csv_and_changes_nothing(sim, tmp_path, caplog):
+    out = tmp_path / "dry"
+    config = core_config(sim, customers("upsert"), dry_run=True, dry_run_dir=str(out))
+    with caplog.at_level(logging.INFO):
+        run = run_in_process(config, customer_run("C1", "C2"))
+
+    assert (out / "customers.csv").read_text() == "id,city\nC1,City C1\nC2,City C2\n"
+    assert completes(sim, CUSTOMERS_FILE) == []  # nothing uploaded
+    assert not [r for r in requests_log(sim) if r["method"] in ("PUT", "DELETE")]
+    assert task_starts(sim, CUSTOMERS_IMPORT) == []  # no task
+    assert run.states == []  # no state
+    assert "would upload 2 rows" in caplog.text
+    assert "new 2, changed 0, unchanged 0, deleted 0" in caplog.text
+
+    # The change store is untouched: the real run sends both rows, as new.
+    real = run_in_process(core_config(sim, customers("upsert")), customer_run("C1", "C2"))
+    assert sorted(list_items(sim, "Customers")) == ["C1", "C2"]
+    assert real.states == [{"bookmark": 1}]
+
+
+def test_the_summary_and_the_json_report_on_success(sim, tmp_path, caplog):
+    report = tmp_path / "report" / "run.json"
+    config = core_config(sim, customers("upsert"), run_report_path=str(report))
+    with caplog.at_level(logging.INFO):
+        run_in_process(config, customer_run("C1", "C2", "C3"))
+
+    summary = json.loads(report.read_text())
+    assert summary["verdict"] == "succeeded"
+    (stream,) = summary["streams"]
+    assert (stream["stream"], stream["received"], stream["sent"], stream["commits"]) == (
+        "customers",
+        3,
+        3,
+        1,
+    )
+    assert stream["changes"] == {"new": 3, "changed": 0, "unchanged": 0, "deleted": 0}
+    assert stream["bytes_raw"] == len("id,city\n") + 3 * len("C1,City C1\n")
+    assert stream["bytes_gzip"] > 0
+    (counts,) = stream["imports"].values()
+    assert counts == {"success": 3, "failed": 0, "ignored": 0}
+    table = next(r.getMessage() for r in caplog.records if "Run summary" in r.getMessage())
+    assert "customers" in table
+    assert "3/0/0/0" in table
+    assert "run succeeded" in table
+    metrics = [r.getMessage() for r in caplog.records if r.getMessage().startswith("METRIC: ")]
+    points = [json.loads(m.removeprefix("METRIC: ")) for m in metrics]
+    sent = [p for p in points if p["metric"] == "anaplan_rows_sent"]
+    assert sent == [
+        {
+            "type": "counter",
+            "metric": "anaplan_rows_sent",
+            "value": 3,
+            "tags": {"stream": "customers", "file": "customers.csv"},
+        }
+    ]
+    (timer,) = [p for p in points if p["metric"] == "anaplan_commit_seconds"]
+    assert timer["tags"]["imports"] == ["import 'Customers from customers.csv' (112000000004)"]
+
+
+def test_the_summary_and_the_json_report_on_failure(sim, tmp_path):
+    inject(sim, {"kind": "fail", "action_id": CUSTOMERS_IMPORT, "message": "Customers broke"})
+    report = tmp_path / "run.json"
+    config = core_config(sim, customers(), run_report_path=str(report))
+    run = run_subprocess(config, customer_run("C1"), tmp_path)
+
+    assert run.returncode == 1
+    summary = json.loads(report.read_text())
+    assert summary["verdict"] == "failed"
+    assert "Customers broke" in summary["error"]
+    assert summary["streams"][0]["received"] == 1
+    assert summary["streams"][0]["commits"] == 0
+    assert "run failed: " in run.stderr
+
+
+def test_progress_lines_while_reading_and_while_an_import_runs(sim, tmp_path):
+    inject(sim, {"kind": "hold", "action_id": CUSTOMERS_IMPORT, "polls": 40})
+    ids = [f"C{n}" for n in range(3000)]
+    config = core_config(sim, customers(), progress_interval_s=0.000001)
+    run = run_subprocess(config, customer_run(*ids), tmp_path)
+
+    assert run.returncode == 0, run.stderr
+    assert "Stream customers: 2000 rows read in" in run.stderr
+    assert "rows/s)" in run.stderr
+    assert "Uploading file 'customers.csv': chunk 1 of 1" in run.stderr
+    assert "Import 'Customers from customers.csv' (112000000004): IN_PROGRESS" in run.stderr
+
+
+def test_a_typo_in_a_setting_is_warned_about_with_the_nearest_setting(sim, caplog):
+    config = core_config(sim, customers(), poll_intervall_s=1)
+    with caplog.at_level(logging.WARNING):
+        run_in_process(config, customer_run("C1"))
+    assert "`poll_intervall_s` is not a target-anaplan setting" in caplog.text
+    assert "did you mean `poll_interval_s`?" in caplog.text
+
+
+def test_load_method_is_refused_with_the_setting_to_use(sim):
+    with pytest.raises(ConfigError, match=r"`load_method`.*streams\.<stream>\.mode"):
+        run_in_process(core_config(sim, customers(), load_method="overwrite"), "")
