@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -83,6 +84,68 @@ def _shown(url: str) -> str:
         return "(a URL SQLAlchemy cannot read)"
 
 
+def _store_error(shown: str, what: str, error: BaseException) -> ChangeStoreError:
+    detail = str(getattr(error, "orig", None) or error).splitlines()[0][:200]
+    hint = (
+        " Install the PostgreSQL driver with `pip install target-anaplan[postgres]`."
+        if isinstance(error, ImportError)
+        else ""
+    )
+    return ChangeStoreError(
+        f"The change store {shown} {what} ({type(error).__name__}: {detail}). Check "
+        f"the setting `change_store`.{hint}"
+    )
+
+
+def probe_store(url: str) -> str:
+    """What a run would find in the change store at ``url``, read without creating or
+    writing anything (``target-anaplan-admin check``); ChangeStoreError if a run could not
+    open it."""
+    shown = _shown(url)
+    try:
+        sqlite_file = _sqlite_file(sa.engine.make_url(url))
+        if sqlite_file is not None and not sqlite_file.exists():
+            _check_creatable(sqlite_file, shown)
+            return f"{shown}: does not exist yet; the first run creates it"
+        engine = _read_only(sqlite_file) if sqlite_file is not None else sa.create_engine(url)
+    except (sa.exc.SQLAlchemyError, ImportError) as error:
+        raise _store_error(shown, "cannot be opened", error) from None
+    try:
+        with engine.connect() as connection:
+            if not sa.inspect(connection).has_table(ROWS.name):
+                return f"{shown}: reachable, tracks nothing yet"
+            query = sa.select(sa.func.count(sa.distinct(ROWS.c.source)), sa.func.count())
+            sources, keys = connection.execute(query.select_from(ROWS)).one()
+    except (sa.exc.SQLAlchemyError, OSError) as error:
+        raise _store_error(shown, "cannot be read", error) from None
+    finally:
+        engine.dispose()
+    return f"{shown}: reachable, tracks {keys} keys of {sources} data sources"
+
+
+def _sqlite_file(url: sa.engine.URL) -> Path | None:
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(str(url.database)).expanduser()
+
+
+def _read_only(path: Path) -> sa.engine.Engine:
+    uri = f"file:{quote(str(path))}?mode=ro"
+    return sa.create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True))
+
+
+def _check_creatable(path: Path, shown: str) -> None:
+    """A run creates a missing SQLite store, and the directories above it."""
+    existing = path.parent
+    while not existing.exists():
+        existing = existing.parent
+    if not (existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)):
+        raise ChangeStoreError(
+            f"The change store {shown} cannot be created: {existing} is not a writable "
+            "directory. Check the setting `change_store` (default: under $XDG_DATA_HOME)."
+        )
+
+
 class ChangeStore:
     """Keys and row fingerprints per data source, in the database at ``url``."""
 
@@ -102,16 +165,7 @@ class ChangeStore:
             raise self._failure("cannot be opened", error) from None
 
     def _failure(self, what: str, error: BaseException) -> ChangeStoreError:
-        detail = str(getattr(error, "orig", None) or error).splitlines()[0][:200]
-        hint = (
-            " Install the PostgreSQL driver with `pip install target-anaplan[postgres]`."
-            if isinstance(error, ImportError)
-            else ""
-        )
-        return ChangeStoreError(
-            f"The change store {self._shown} {what} ({type(error).__name__}: {detail}). Check "
-            f"the setting `change_store`.{hint}"
-        )
+        return _store_error(self._shown, what, error)
 
     def lookup(self, source: str, keys: Sequence[str]) -> dict[str, str]:
         """Key -> fingerprint for those of ``keys`` the data source holds (one query)."""

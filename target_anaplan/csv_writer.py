@@ -435,16 +435,17 @@ class RowFormatter:
         raise AssertionError("no field was unwritable")
 
 
-def _normalized(name: str) -> str:
+def normalized_name(name: str) -> str:
+    """A name's letters and digits only, case-folded: "Sales Region" is "salesregion"."""
     return "".join(c for c in name.casefold() if c.isalnum())
 
 
-def _near(name: str, candidates: Collection[str]) -> list[str]:
+def near_names(name: str, candidates: Collection[str]) -> list[str]:
     """Candidates that look like ``name``, ignoring case, spaces and punctuation."""
     by_form: dict[str, list[str]] = {}
     for candidate in candidates:
-        by_form.setdefault(_normalized(candidate), []).append(candidate)
-    forms = difflib.get_close_matches(_normalized(name), list(by_form), n=3, cutoff=0.6)
+        by_form.setdefault(normalized_name(candidate), []).append(candidate)
+    forms = difflib.get_close_matches(normalized_name(name), list(by_form), n=3, cutoff=0.6)
     return [candidate for form in forms for candidate in by_form[form]][:3]
 
 
@@ -477,7 +478,8 @@ def check_columns(
     if missing:
         listed = "; ".join(_described(fields[name], properties, "fields", name) for name in missing)
         example = ", ".join(
-            f'"{name}": "{(_near(fields[name], properties) or ["<field>"])[0]}"' for name in missing
+            f'"{name}": "{(near_names(fields[name], properties) or ["<field>"])[0]}"'
+            for name in missing
         )
         raise ConfigError(
             f"Stream '{stream}': the Anaplan data source needs columns that no field of the "
@@ -491,7 +493,7 @@ def check_columns(
 def _described(name: str, candidates: Collection[str], kind: str, column: str = "") -> str:
     """``'Name'`` plus what it was looked up as and its near matches, for messages."""
     text = f"'{column}' (read from field '{name}')" if column else f"'{name}'"
-    near = _near(name, candidates)
+    near = near_names(name, candidates)
     if near:
         text += f", similar {kind}: " + ", ".join(f"'{n}'" for n in near)
     return text

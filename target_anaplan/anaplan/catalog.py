@@ -43,7 +43,7 @@ def resolve_model(client: AnaplanClient, workspace: str, model: str) -> ModelRef
         found = _model_by_id(client, model.strip())
         if found is not None:
             return _in_workspace(found, workspace)
-    ws = _resolve_workspace(client, workspace)
+    ws = resolve_workspace(client, workspace)
     models = client.list_all(f"/workspaces/{ws['id']}/models", "models")
     entry = _pick(models, model, kind="model", where=f"workspace {ws['name']!r}")
     return _model_ref(ws["id"], ws["name"], entry)
@@ -73,7 +73,8 @@ def _in_workspace(entry: dict[str, Any], workspace: str) -> ModelRef:
     return _model_ref(ws_id, ws_name, entry)
 
 
-def _resolve_workspace(client: AnaplanClient, workspace: str) -> dict[str, Any]:
+def resolve_workspace(client: AnaplanClient, workspace: str) -> dict[str, Any]:
+    """The workspace named in config (name or id), as ``GET /workspaces`` lists it."""
     workspaces = client.list_all("/workspaces", "workspaces")
     try:
         return _pick(workspaces, workspace, kind="workspace", where="this Anaplan tenant")
@@ -163,12 +164,16 @@ class Catalog:
             import_types=frozenset(str(e.get("importType") or "") for e in readers) - {""},
             lists=tuple(
                 dict.fromkeys(
-                    _target_name(str(e.get("name") or ""))
+                    import_target(str(e.get("name") or ""))
                     for e in readers
                     if e.get("importType") == LIST_IMPORT
                 )
             ),
         )
+
+    def find_import(self, wanted: str) -> dict[str, Any]:
+        """An import's entry (``id``, ``name``, ``importType``, ``importDataSourceId``)."""
+        return self._pick_action(self.imports(), wanted, "import")
 
     def action(self, wanted: str) -> ActionRef:
         """A process, or else an import, by name or id (for run-level actions)."""
@@ -193,12 +198,19 @@ class Catalog:
         entry = _pick(self.lists(), wanted, kind="list", where=self._where)
         return str(entry["id"]), str(entry.get("name") or entry["id"])
 
-    def delete_action(self, wanted: str) -> ActionRef:
-        """A "delete from list using selection" action, by name or id."""
-        actions = self._cached(
+    def actions(self) -> list[dict[str, Any]]:
+        """The model's other actions (deletes, sorts, ...), with their ``actionType``."""
+        return self._cached(
             "actions", lambda: self._client.list_all(f"{self._base}/actions", "actions")
         )
-        entry = _pick(actions, wanted, kind="action", where=self._where)
+
+    def file(self, wanted: str) -> dict[str, Any]:
+        """A file by id or name (with or without its extension)."""
+        return _pick(self.files(), wanted, kind="file", where=self._where, match=_file_names)
+
+    def delete_action(self, wanted: str) -> ActionRef:
+        """A "delete from list using selection" action, by name or id."""
+        entry = _pick(self.actions(), wanted, kind="action", where=self._where)
         kind = entry.get("actionType")
         if kind != DELETE_ACTION:
             raise NotFoundError(
@@ -257,9 +269,9 @@ class Catalog:
     def _file_for(
         self, stream_name: str, file: str | None, readers: list[dict[str, Any]]
     ) -> dict[str, Any]:
-        files = self.files()
         if file:
-            return _pick(files, file, kind="file", where=self._where, match=_file_names)
+            return self.file(file)
+        files = self.files()
         sources = {str(r.get("importDataSourceId") or "") for r in readers} - {""}
         if len(sources) == 1 and next(iter(sources)).startswith(_FILE_SOURCE_PREFIX):
             source = sources.pop()
@@ -267,7 +279,7 @@ class Catalog:
                 if str(entry.get("id")) == source:
                     return entry
         try:
-            return _pick(files, stream_name, kind="file", where=self._where, match=_file_names)
+            return self.file(stream_name)
         except NotFoundError as error:
             raise NotFoundError(
                 f"{error} Stream {stream_name!r} has no file of its own name; set its `file`."
@@ -405,7 +417,7 @@ def _action_ref(kind: ActionKind, entry: dict[str, Any]) -> ActionRef:
     return ActionRef(kind=kind, id=str(entry["id"]), name=str(entry.get("name") or entry["id"]))
 
 
-def _target_name(import_name: str) -> str:
+def import_target(import_name: str) -> str:
     """The object an import loads, by Anaplan's naming convention "<Target> from <source>"."""
     return import_name.split(" from ", 1)[0].strip()
 

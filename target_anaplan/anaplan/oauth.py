@@ -227,7 +227,7 @@ class OAuthRefreshAuth(TokenAuth):
         ending = (
             "has probably expired"
             if remaining_s <= 0
-            else f"expires in about {_duration(remaining_s)}"
+            else f"expires in about {duration_text(remaining_s)}"
         )
         logger.warning(
             "The OAuth refresh token of client '%s' in %s %s (oauth_refresh_token_lifespan_s=%d). "
@@ -255,7 +255,8 @@ class OAuthRefreshAuth(TokenAuth):
         )
 
 
-def _duration(seconds: float) -> str:
+def duration_text(seconds: float) -> str:
+    """A rough duration for messages: "3 days", "5 hours", "40 minutes"."""
     if seconds >= 2 * _DAY_S:
         return f"{seconds / _DAY_S:.0f} days"
     if seconds >= 7200:
