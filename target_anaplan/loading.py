@@ -93,6 +93,35 @@ class CommitRules:
         )
 
 
+def check_key(
+    stream: str, settings: StreamSettings, key: tuple[str, ...], fields: Sequence[str]
+) -> None:
+    """Refuse a key that cannot serve the stream's mode and deletes, before anything is sent:
+    upsert and deletes need one, its fields must be in the schema, and list items are
+    deleted by one code."""
+    setting = f"streams.{stream}.key"
+    if not key:
+        if settings.mode == "upsert" or settings.deletes != "ignore":
+            why = "mode upsert" if settings.mode == "upsert" else f"deletes: {settings.deletes}"
+            raise ConfigError(
+                f"Stream {stream!r} has {why}, which needs a key, but the tap sends no "
+                f"key_properties. Set `{setting}` to the fields that identify a row."
+            )
+        return
+    missing = [name for name in key if name not in fields]
+    if missing:
+        raise ConfigError(
+            f"Stream {stream!r}: the key fields {', '.join(map(repr, missing))} are not "
+            f"in the stream's schema. Fix `{setting}` (or the tap's key_properties)."
+        )
+    if settings.deletes == "delete" and len(key) > 1:
+        raise ConfigError(
+            f"Stream {stream!r} has deletes: delete with a key of {len(key)} fields; list "
+            f"items are deleted by their code, one value. Set `{setting}` to the one field "
+            "holding the item code."
+        )
+
+
 class StreamLoad:
     """The spool and commits of one stream, shared by every sink the SDK makes for it.
 
@@ -209,39 +238,16 @@ class StreamLoad:
         if self.tracking is not None or self._track is None:
             return
         settings = self._settings
-        needs_key = settings.mode == "upsert" or settings.deletes != "ignore"
-        setting = f"streams.{self.stream}"
+        check_key(self.stream, settings, key, fields)
         if not key:
-            if needs_key:
-                why = (
-                    f"mode {settings.mode}"
-                    if settings.mode == "upsert"
-                    else (f"deletes: {settings.deletes}")
-                )
-                raise ConfigError(
-                    f"Stream {self.stream!r} has {why}, which needs a key, but the tap sends no "
-                    f"key_properties. Set `{setting}.key` to the fields that identify a row."
-                )
             if settings.mode == "insert":
                 logger.info(
                     "Stream %s has no key: every row received is sent (no change tracking). "
-                    "Set `%s.key` to send only rows never loaded.",
+                    "Set `streams.%s.key` to send only rows never loaded.",
                     self.stream,
-                    setting,
+                    self.stream,
                 )
             return
-        missing = [name for name in key if name not in fields]
-        if missing:
-            raise ConfigError(
-                f"Stream {self.stream!r}: the key fields {', '.join(map(repr, missing))} are not "
-                f"in the stream's schema. Fix `{setting}.key` (or the tap's key_properties)."
-            )
-        if settings.deletes == "delete" and len(key) > 1:
-            raise ConfigError(
-                f"Stream {self.stream!r} has deletes: delete with a key of {len(key)} fields; "
-                "list items are deleted by their code, one value. Set `"
-                f"{setting}.key` to the one field holding the item code."
-            )
         if settings.mode in {"insert", "upsert"} or settings.deletes != "ignore":
             self._key = key
             self.tracking = self._track(self.stream)

@@ -24,6 +24,7 @@ from target_anaplan.anaplan.token_store import TokenStore
 from target_anaplan.changes import default_store_url, probe_store
 from target_anaplan.csv_writer import check_columns
 from target_anaplan.errors import TargetAnaplanError, one_line
+from target_anaplan.loading import check_key
 from target_anaplan.plan import describe_plan
 from target_anaplan.reader import InputPosition
 from target_anaplan.run import Run, build_client
@@ -274,6 +275,21 @@ class _Preflight:
         fed = ", ".join(f"{c} <- {stream_settings.columns.get(c, c)}" for c in header)
         unloaded = f" Fields not loaded: {', '.join(unused)}." if unused else ""
         self.report.add("ok", check, f"Every column is fed: {fed}.{unloaded}")
+        self._stream_key(stream, stream_settings, tap_stream)
+
+    def _stream_key(
+        self, stream: str, stream_settings: StreamSettings, tap_stream: TapStream
+    ) -> None:
+        """The key change tracking and deletes will use, checked as the run checks it."""
+        check = f"stream {stream} key"
+        key = tuple(stream_settings.key) or tap_stream.key
+        try:
+            check_key(stream, stream_settings, key, list(tap_stream.properties))
+        except TargetAnaplanError as error:
+            self.report.add("problem", check, one_line(error))
+            return
+        if key:
+            self.report.add("ok", check, f"{', '.join(key)} (mode {stream_settings.mode}).")
 
     def _after_load(self, name: str, key: ModelKey) -> None:
         check = f"after_load {name}"

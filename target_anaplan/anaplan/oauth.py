@@ -162,7 +162,7 @@ class OAuthRefreshAuth(TokenAuth):
             raise AuthenticationError(
                 f"No OAuth refresh token for client '{self._client_id}': the token store "
                 f"{self._store.path} is empty and oauth_refresh_token is not set. Run "
-                f"`target-anaplan-auth login --client-id {self._client_id} --token-store "
+                f"`target-anaplan-admin login --client-id {self._client_id} --token-store "
                 f"{self._store.path}` once, or set oauth_refresh_token."
             )
         return StoredToken(self._configured, issued_at=None, seed_sha256=self._seed), False
@@ -232,7 +232,7 @@ class OAuthRefreshAuth(TokenAuth):
         logger.warning(
             "The OAuth refresh token of client '%s' in %s %s (oauth_refresh_token_lifespan_s=%d). "
             "Run the target more often than that, or re-authorize with "
-            "`target-anaplan-auth login --client-id %s --token-store %s`.",
+            "`target-anaplan-admin login --client-id %s --token-store %s`.",
             self._client_id,
             self._store.path,
             ending,
@@ -249,7 +249,7 @@ class OAuthRefreshAuth(TokenAuth):
             f"Anaplan no longer accepts the OAuth refresh token of client '{self._client_id}' "
             f"({source}; invalid_grant): it expired, was revoked, or was already used "
             "(a rotatable refresh token works only once). Re-authorize with "
-            f"`target-anaplan-auth login --client-id {self._client_id} --token-store "
+            f"`target-anaplan-admin login --client-id {self._client_id} --token-store "
             f"{self._store.path}` (add --device for a device-grant client), remove "
             "oauth_refresh_token from the config if it is set, and run again."
         )

@@ -42,7 +42,7 @@ class StoredToken:
 
     ``issued_at`` is when Anaplan issued it (epoch seconds, ``None`` if unknown);
     ``seed_sha256`` fingerprints the configured token the chain started from (``None``
-    when it started from ``target-anaplan-auth login``); ``rotating`` says whether the
+    when it started from ``target-anaplan-admin login``); ``rotating`` says whether the
     client rotated its token on the last refresh (``None`` when not yet known).
     """
 
@@ -103,7 +103,7 @@ class TokenStore:
         except (ValueError, KeyError, TypeError):
             raise AuthenticationError(
                 f"The OAuth token store {self.path} is damaged. Delete it and re-authorize "
-                "with `target-anaplan-auth login`, or set oauth_refresh_token in the config."
+                "with `target-anaplan-admin login`, or set oauth_refresh_token in the config."
             ) from None
 
     def write(self, token: StoredToken, *, client_id: str) -> None:

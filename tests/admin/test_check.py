@@ -176,6 +176,25 @@ def test_a_header_column_the_catalog_cannot_feed(sim, tmp_path):
     assert [f["status"] for f in result.json if f["check"] == "load plan"] == ["ok"] * 3
 
 
+def test_a_key_the_catalog_cannot_give_to_upsert_and_deletes(sim, tmp_path):
+    catalog = catalog_file(tmp_path / "catalog.json",
+                           tap_stream("products", PRODUCT_COLUMNS, key=["Code"]),
+                           tap_stream("sales", SALE_FIELDS))  # fmt: skip
+    streams = {
+        "products": {**PRODUCTS, "mode": "upsert", "deletes": "delete"},
+        "sales": {**SALES, "mode": "upsert"},
+    }
+    result = check(core_config(sim, streams), tmp_path, "--json", "--catalog", catalog)
+
+    assert result.code == 1
+    assert problems(result) == {
+        "stream sales key": "Stream 'sales' has mode upsert, which needs a key, but the tap "
+        "sends no key_properties. Set `streams.sales.key` to the fields that identify a row."
+    }
+    by_check = {f["check"]: f["detail"] for f in result.json}
+    assert by_check["stream products key"] == "Code (mode upsert)."
+
+
 def test_an_unreachable_change_store(sim, tmp_path):
     config = core_config(sim, {"products": {**PRODUCTS, "mode": "insert"}},
                          change_store="sqlite:////dev/null/changes.sqlite")  # fmt: skip

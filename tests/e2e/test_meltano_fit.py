@@ -56,3 +56,32 @@ def test_a_warn_only_threshold_set_through_meltano_lets_a_rejected_row_pass(
     assert "Anaplan failed 1 and ignored 0 rows (accepted by settings)" in result.stderr
     assert len(sim.list_items("Products")) == len(stack.SEED_PRODUCTS) - 1
     assert meltano.state(), "the state is saved: the run passed"
+
+
+def test_the_check_command_through_meltano_reads_meltanos_settings(
+    meltano: stack.Meltano,
+) -> None:
+    result = stack.run_checked(meltano, "invoke", "target-anaplan:check")
+
+    assert "No problems: a run would start." in result.stderr
+    assert "File 'products.csv'" in result.stdout, result.stdout
+
+
+def test_the_check_command_through_meltano_fails_on_a_wrong_import(
+    meltano: stack.Meltano,
+) -> None:
+    streams = {"public-products": {"file": "products.csv", "imports": ["No such import"]}}
+    result = meltano(
+        "invoke", "target-anaplan:check", env={"TARGET_ANAPLAN_STREAMS": json.dumps(streams)}
+    )
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "No such import" in result.stdout
+
+
+def test_the_admin_command_through_meltano_lists_the_models_imports(
+    meltano: stack.Meltano,
+) -> None:
+    result = stack.run_checked(meltano, "invoke", "target-anaplan:admin", "list", "imports")
+
+    assert "Products from products.csv" in result.stdout

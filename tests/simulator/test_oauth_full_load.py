@@ -125,5 +125,5 @@ def test_invalid_grant_run_fails_with_one_line_saying_how_to_reauthorize(sim, tm
     assert status == 1
     assert out == ""
     assert "Traceback" not in err
-    assert "target-anaplan-auth login --client-id rot-client" in err
+    assert "target-anaplan-admin login --client-id rot-client" in err
     assert ROTATING["refresh_token"] not in err

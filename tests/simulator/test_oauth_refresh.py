@@ -94,7 +94,7 @@ def test_a_token_spent_elsewhere_fails_with_reauthorize_instructions(sim, tmp_pa
         auth.header()
     message = str(caught.value)
     assert "invalid_grant" in message
-    assert "target-anaplan-auth login --client-id rot-client" in message
+    assert "target-anaplan-admin login --client-id rot-client" in message
     assert ROTATING["refresh_token"] not in message
     assert ROTATING["client_secret"] not in message
 
@@ -103,7 +103,7 @@ def test_a_token_past_its_lifespan_fails_with_reauthorize_instructions(sim, tmp_
     auth = oauth_auth(sim, ROTATING, tmp_path / "rot.json", clock=sim.state.clock)
     auth.invalidate(auth.header())
     advance_clock(sim, ROTATING_LIFESPAN_S + 60)
-    with pytest.raises(AuthenticationError, match="target-anaplan-auth login"):
+    with pytest.raises(AuthenticationError, match="target-anaplan-admin login"):
         auth.header()
 
 

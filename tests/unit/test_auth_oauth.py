@@ -125,7 +125,7 @@ def test_new_configured_token_supersedes_an_older_store_entry(store):
 def test_no_token_anywhere_says_how_to_get_one(store):
     auth = make_auth(FakeTokenEndpoint(), store, configured=None)
     with pytest.raises(
-        AuthenticationError, match="target-anaplan-auth login --client-id my-client"
+        AuthenticationError, match="target-anaplan-admin login --client-id my-client"
     ):
         auth.header()
 
@@ -137,7 +137,7 @@ def test_invalid_grant_explains_how_to_reauthorize_without_the_token(store, stat
         make_auth(session, store).header()
     message = str(caught.value)
     assert "no longer accepts the OAuth refresh token" in message
-    assert "target-anaplan-auth login --client-id my-client" in message
+    assert "target-anaplan-admin login --client-id my-client" in message
     assert str(store.path) in message
     assert "configured-rt" not in message
     assert SECRET not in message
@@ -177,7 +177,7 @@ def test_lifespan_warning_once_per_run_when_a_rotating_token_nears_its_end(store
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
     assert "expires in about 60 minutes" in warnings[0]
-    assert "target-anaplan-auth login" in warnings[0]
+    assert "target-anaplan-admin login" in warnings[0]
     assert "stored-rt" not in warnings[0]
 
 

@@ -52,7 +52,7 @@ def test_damaged_store_names_the_file_and_the_fix(tmp_path):
     with pytest.raises(AuthenticationError, match="damaged") as caught:
         store.read()
     assert str(store.path) in str(caught.value)
-    assert "target-anaplan-auth login" in str(caught.value)
+    assert "target-anaplan-admin login" in str(caught.value)
 
 
 def test_default_location_is_per_sanitised_client_id(tmp_path, monkeypatch):
