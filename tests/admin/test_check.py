@@ -8,13 +8,27 @@ import json
 import time
 
 import pytest
-from adminkit import PRODUCTS, SALE_FIELDS, SALES, admin, catalog_file, tap_stream, write_json
-from oauthkit import ROTATING, ROTATING_LIFESPAN_S, oauth_auth, oauth_scenario, target_config
-from targetkit import CORE, CORE_MODEL, core_config, requests_log
 
 from target_anaplan.admin.check import preflight
 from target_anaplan.anaplan.token_store import StoredToken, TokenStore
 from target_anaplan.simulator import Simulator
+from tests.kit.adminkit import (
+    PRODUCTS,
+    SALE_FIELDS,
+    SALES,
+    admin,
+    catalog_file,
+    tap_stream,
+    write_json,
+)
+from tests.kit.oauthkit import (
+    ROTATING,
+    ROTATING_LIFESPAN_S,
+    oauth_auth,
+    oauth_scenario,
+    target_config,
+)
+from tests.kit.targetkit import CORE, CORE_MODEL, core_config, requests_log
 
 COLUMNS = ("Code", "Name", "Category", "Price", "Launched", "Active")
 PRODUCT_COLUMNS = {name: {"type": ["null", "string"]} for name in COLUMNS}

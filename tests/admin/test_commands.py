@@ -10,13 +10,13 @@ import sys
 
 import pytest
 import requests
-from adminkit import PRODUCTS, admin, write_json
-from oauthkit import api_status, oauth_auth, oauth_scenario
-from targetkit import core_config
 
 from target_anaplan.admin.cli import main
 from target_anaplan.admin.terminal import Terminal
 from target_anaplan.simulator import Simulator
+from tests.kit.adminkit import PRODUCTS, admin, write_json
+from tests.kit.oauthkit import api_status, oauth_auth, oauth_scenario
+from tests.kit.targetkit import core_config
 
 
 def test_login_stores_a_token_the_target_can_use(tmp_path):

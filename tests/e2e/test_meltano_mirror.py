@@ -11,8 +11,9 @@ changed uploads nothing and runs no import.
 from __future__ import annotations
 
 import pytest
-import stack
-from productkit import (
+
+from demo import stack
+from tests.kit.productkit import (
     SECOND_ROUND_CODES,
     SECOND_ROUND_ROWS,
     codes_in_last_upload,

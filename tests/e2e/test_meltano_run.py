@@ -12,8 +12,9 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-import stack
-from productkit import (
+
+from demo import stack
+from tests.kit.productkit import (
     SECOND_ROUND_CODES,
     SECOND_ROUND_ROWS,
     assert_matches_recorded_fixture,

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import stack
-from pipelinewise import PipelinewiseTap, run_pipe, target_config
-from productkit import (
+
+from demo import stack
+from tests.kit.pipelinewise import PipelinewiseTap, run_pipe, target_config
+from tests.kit.productkit import (
     SECOND_ROUND_CODES,
     SECOND_ROUND_ROWS,
     assert_matches_recorded_fixture,

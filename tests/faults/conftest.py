@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
-from faultkit import Table
+
+from tests.kit.faultkit import Table
 
 _TABLE = Table()
 

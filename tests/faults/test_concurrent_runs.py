@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from faultkit import (
+from tests.kit.faultkit import (
     PRODUCT_SCHEMA,
     PRODUCTS_IMPORT,
     LiveRun,

@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from faultkit import (
+
+from target_anaplan.simulator import Simulator
+from tests.kit.faultkit import (
     PASSWORD,
     PRODUCTS,
     PRODUCTS_IMPORT,
@@ -52,8 +54,6 @@ from faultkit import (
     tasks_of,
     wait_for,
 )
-
-from target_anaplan.simulator import Simulator
 
 CHUNK, COMPLETE = r"/files/\d+/chunks/\d+$", r"/files/\d+/complete$"
 TASKS, TASK = r"/(imports|processes)/\d+/tasks$", r"/(imports|processes)/\d+/tasks/\w+$"

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import certgen
 import pytest
-from modelkit import core_client, core_scenario
-from oauthkit import oauth_scenario
-from simkit import OTHER_USER, Client
 
 from target_anaplan.simulator import Simulator
+from tests.kit import certgen
+from tests.kit.modelkit import core_client, core_scenario
+from tests.kit.oauthkit import oauth_scenario
+from tests.kit.simkit import OTHER_USER, Client
 
 
 @pytest.fixture

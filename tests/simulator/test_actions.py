@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from modelkit import (
+
+from tests.kit.modelkit import (
     DASHBOARD_ACTION,
     DELETE_ACTION,
     DIRECT_PATH,
@@ -22,7 +23,7 @@ from modelkit import (
     load,
     load_products_and_sales,
 )
-from simkit import Client, error, ok, page
+from tests.kit.simkit import Client, error, ok, page
 
 BOTH_PATHS = pytest.mark.parametrize("prefix", [WORKSPACE_PATH, DIRECT_PATH])
 FLAGS_HEADER = "Product,Delete\n"

@@ -7,10 +7,11 @@ import json
 import os
 
 import pytest
-from authkit import EMAIL, call, service
-from certgen import generate, sign
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
+
+from tests.kit.authkit import EMAIL, call, service
+from tests.kit.certgen import generate, sign
 
 BUNDLE = generate()
 STRANGER = generate("stranger@example.com")

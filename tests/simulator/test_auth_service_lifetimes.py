@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from authkit import (
+
+from target_anaplan.simulator import ScenarioError, load_scenario
+from tests.kit.authkit import (
     EMAIL,
     LIFETIME_S,
     basic,
@@ -14,8 +16,6 @@ from authkit import (
     service_for,
     with_token,
 )
-
-from target_anaplan.simulator import ScenarioError, load_scenario
 
 SHORT_S = 60
 OTHER = {"email": "batch@example.com", "password": "batch-password"}

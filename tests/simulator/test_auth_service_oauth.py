@@ -6,7 +6,8 @@ import base64
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from authkit import EMAIL, LIFETIME_S, ROTATING_LIFESPAN_S, call, oauth, service
+
+from tests.kit.authkit import EMAIL, LIFETIME_S, ROTATING_LIFESPAN_S, call, oauth, service
 
 DEVICE = "urn:ietf:params:oauth:grant-type:device_code"
 CODE_CLIENT = {"client_id": "code-client", "client_secret": "code-secret"}

@@ -9,7 +9,8 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from authkit import (
+
+from tests.kit.authkit import (
     EMAIL,
     LIFETIME_S,
     PASSWORD,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 import requests
-from certgen import generate
-from oauthkit import (
+
+from tests.kit.certgen import generate
+from tests.kit.oauthkit import (
     encrypted,
     product_codes,
     run_target,

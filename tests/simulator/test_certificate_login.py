@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 import requests
-from certgen import generate
-from oauthkit import advance_clock, api_status, encrypted
 
 from target_anaplan.anaplan.certificate import CertificateAuth
 from target_anaplan.anaplan.errors import AuthenticationError
 from target_anaplan.simulator import Simulator
+from tests.kit.certgen import generate
+from tests.kit.oauthkit import advance_clock, api_status, encrypted
 
 PASSPHRASE = "cert-passphrase"
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import requests
-from simkit import console_simulator
 
 from target_anaplan.simulator import cli
+from tests.kit.simkit import console_simulator
 
 
 def test_console_script_prints_its_port_and_answers() -> None:

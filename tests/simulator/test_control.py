@@ -6,11 +6,15 @@ from __future__ import annotations
 import json
 import re
 
-import certgen
 import pytest
 import requests
-from oauthkit import api_status
-from simkit import (
+
+from target_anaplan.anaplan.certificate import CertificateAuth
+from target_anaplan.anaplan.errors import AuthenticationError
+from target_anaplan.simulator import EXAMPLE_SCENARIO, ScenarioError, Simulator, load_scenario
+from tests.kit import certgen
+from tests.kit.oauthkit import api_status
+from tests.kit.simkit import (
     MODEL_ID,
     PRODUCTS_FILE,
     PRODUCTS_HEADER,
@@ -20,10 +24,6 @@ from simkit import (
     control,
     with_archive_workspace,
 )
-
-from target_anaplan.anaplan.certificate import CertificateAuth
-from target_anaplan.anaplan.errors import AuthenticationError
-from target_anaplan.simulator import EXAMPLE_SCENARIO, ScenarioError, Simulator, load_scenario
 
 
 def test_read_back_lists_modules_files_tasks(api: Client) -> None:
@@ -111,7 +111,7 @@ def test_model_access_list_hides_models(sim_with) -> None:
     ],
 )
 def test_scenario_errors_name_the_problem(change: dict, message: str) -> None:
-    from simkit import _EXAMPLE  # noqa: PLC0415
+    from tests.kit.simkit import _EXAMPLE  # noqa: PLC0415
 
     scenario = {**_EXAMPLE, "workspaces": [{**_EXAMPLE["workspaces"][0]}]}
     model = {**_EXAMPLE["workspaces"][0]["models"][0], **change}

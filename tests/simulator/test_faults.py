@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 import requests
-from simkit import (
+
+from tests.kit.simkit import (
     MODEL_ID,
     PRODUCTS_FILE,
     PRODUCTS_HEADER,
@@ -73,7 +74,7 @@ def test_held_task_stays_in_progress(api: Client) -> None:
 
 
 def test_hold_polls_from_the_scenario(sim_with) -> None:
-    from simkit import _EXAMPLE  # noqa: PLC0415
+    from tests.kit.simkit import _EXAMPLE  # noqa: PLC0415
 
     imports = _EXAMPLE["workspaces"][0]["models"][0]["imports"]
     held = [{**imports[0], "hold_polls": 2}, imports[1]]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from simkit import (
+from tests.kit.simkit import (
     MODEL_ID,
     OTHER_USER,
     PRODUCTS_FILE,

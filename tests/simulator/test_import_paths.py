@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from simkit import (
+
+from target_anaplan.simulator import engine
+from tests.kit.simkit import (
     MODEL_ID,
     PRODUCTS_FILE,
     PRODUCTS_HEADER,
@@ -21,8 +23,6 @@ from simkit import (
     SALES_IMPORT,
     Client,
 )
-
-from target_anaplan.simulator import engine
 
 PRODUCTS_LIST = "101000000000"
 

@@ -6,7 +6,8 @@ import base64
 
 import pytest
 import requests
-from simkit import (
+
+from tests.kit.simkit import (
     MODEL_ID,
     MODEL_PATH,
     PROCESS,

@@ -7,7 +7,9 @@ import json
 import re
 
 import pytest
-from simkit import (
+
+from target_anaplan.simulator import EXAMPLE_SCENARIO
+from tests.kit.simkit import (
     ARCHIVE_MODEL_ID,
     MODEL_ID,
     PROCESS,
@@ -21,8 +23,6 @@ from simkit import (
     page,
     with_archive_workspace,
 )
-
-from target_anaplan.simulator import EXAMPLE_SCENARIO
 
 ANAPLAN_DATE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0000$")
 DETAIL_FIELDS = ("lastSavedSerialNumber", "lastModifiedByUserGuid", "memoryUsage",

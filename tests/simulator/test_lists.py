@@ -6,7 +6,8 @@ import csv
 import io
 
 import pytest
-from modelkit import (
+
+from tests.kit.modelkit import (
     CITIES_FILE,
     CITIES_IMPORT,
     CITIES_LIST,
@@ -22,7 +23,7 @@ from modelkit import (
     load,
     load_products_and_sales,
 )
-from simkit import Client, error, ok, page, values
+from tests.kit.simkit import Client, error, ok, page, values
 
 BOTH_PATHS = pytest.mark.parametrize("prefix", [WORKSPACE_PATH, DIRECT_PATH])
 CITIES_HEADER = "Code,Name,Region,Population\n"

@@ -7,7 +7,10 @@ from typing import Any
 
 import pytest
 import requests
-from oauthkit import (
+
+from target_anaplan.anaplan.token_store import TokenStore
+from target_anaplan.simulator import Simulator
+from tests.kit.oauthkit import (
     PLAIN,
     PRODUCTS,
     ROTATING,
@@ -22,9 +25,6 @@ from oauthkit import (
     target_config,
     token_requests,
 )
-
-from target_anaplan.anaplan.token_store import TokenStore
-from target_anaplan.simulator import Simulator
 
 
 @pytest.fixture

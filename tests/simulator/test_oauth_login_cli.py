@@ -11,11 +11,11 @@ import sys
 
 import pytest
 import requests
-from oauthkit import PLAIN, advance_clock, api_status, oauth_auth, oauth_scenario
 
 from target_anaplan.anaplan.token_store import StoredToken, TokenStore, seed_hash
 from target_anaplan.auth_cli import Terminal, main
 from target_anaplan.simulator import Simulator
+from tests.kit.oauthkit import PLAIN, advance_clock, api_status, oauth_auth, oauth_scenario
 
 CALLBACK = "https://example.com/anaplan/callback"
 

@@ -9,7 +9,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from oauthkit import (
+
+from target_anaplan.anaplan.errors import AuthenticationError
+from target_anaplan.anaplan.token_store import TokenStore
+from target_anaplan.simulator import Simulator
+from tests.kit.oauthkit import (
     PLAIN,
     ROTATING,
     ROTATING_LIFESPAN_S,
@@ -19,10 +23,6 @@ from oauthkit import (
     oauth_scenario,
     spend,
 )
-
-from target_anaplan.anaplan.errors import AuthenticationError
-from target_anaplan.anaplan.token_store import TokenStore
-from target_anaplan.simulator import Simulator
 
 
 @pytest.fixture

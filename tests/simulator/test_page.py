@@ -11,7 +11,8 @@ from html.parser import HTMLParser
 
 import pytest
 import requests
-from simkit import (
+
+from tests.kit.simkit import (
     MODEL_ID,
     PROCESS,
     PRODUCTS_FILE,

@@ -7,7 +7,7 @@ import gc
 import subprocess
 import sys
 
-from simkit import PRODUCTS_FILE, PRODUCTS_HEADER, PRODUCTS_IMPORT, Client
+from tests.kit.simkit import PRODUCTS_FILE, PRODUCTS_HEADER, PRODUCTS_IMPORT, Client
 
 
 def test_importing_the_simulator_changes_no_csv_limit() -> None:

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 import requests
-from simkit import console_simulator
+
+from tests.kit.simkit import console_simulator
 
 SCRIPT = Path(__file__).with_name("roundtrip_script.py")
 

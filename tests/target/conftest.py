@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from targetkit import CORE
 
 from target_anaplan.simulator import Simulator
+from tests.kit.targetkit import CORE
 
 
 @pytest.fixture

@@ -7,9 +7,17 @@ import json
 import logging
 
 import pytest
-from targetkit import core_config, lines, list_items, record, run_in_process, run_subprocess, state
 
 from target_anaplan.errors import ConfigError, InputError, RowsRejectedError
+from tests.kit.targetkit import (
+    core_config,
+    lines,
+    list_items,
+    record,
+    run_in_process,
+    run_subprocess,
+    state,
+)
 
 # products as pipelinewise-tap-postgres describes a table (draft-4, no $schema, a date
 # column sent as a date-time, numeric(10,2) with boolean exclusive bounds).

@@ -9,7 +9,8 @@ in docs/bad-input.md.
 from __future__ import annotations
 
 import pytest
-from targetkit import (
+
+from tests.kit.targetkit import (
     completes,
     core_config,
     lines,

@@ -15,7 +15,11 @@ import time
 
 import pytest
 import requests
-from targetkit import (
+
+from target_anaplan.anaplan.errors import ActionFailedError
+from target_anaplan.errors import ConfigError, DeleteGuardError
+from target_anaplan.simulator import Simulator
+from tests.kit.targetkit import (
     CORE_MODEL,
     USER,
     core_config,
@@ -30,10 +34,6 @@ from targetkit import (
     state,
     task_starts,
 )
-
-from target_anaplan.anaplan.errors import ActionFailedError
-from target_anaplan.errors import ConfigError, DeleteGuardError
-from target_anaplan.simulator import Simulator
 
 PRODUCTS_FILE, PRODUCTS_IMPORT, SALES_FILE = "113000000000", "112000000000", "113000000001"
 FLAGS_IMPORT, DELETE_ACTION = "112000000007", "117000000000"

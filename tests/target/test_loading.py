@@ -7,7 +7,10 @@ import logging
 
 import pytest
 from singer_sdk.exceptions import InvalidRecord
-from targetkit import (
+
+from target_anaplan.errors import ConfigError, UnencodableValueError
+from target_anaplan.target import TargetAnaplan
+from tests.kit.targetkit import (
     completes,
     control,
     core_config,
@@ -22,9 +25,6 @@ from targetkit import (
     state,
     task_starts,
 )
-
-from target_anaplan.errors import ConfigError, UnencodableValueError
-from target_anaplan.target import TargetAnaplan
 
 PRODUCTS_FILE, SALES_FILE, REGIONS_FILE, NOTES_FILE, CUSTOMERS_FILE = (
     f"11300000000{n}" for n in range(5)

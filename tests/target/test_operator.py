@@ -7,7 +7,9 @@ import json
 import logging
 
 import pytest
-from targetkit import (
+
+from target_anaplan.errors import ConfigError
+from tests.kit.targetkit import (
     completes,
     core_config,
     inject,
@@ -21,8 +23,6 @@ from targetkit import (
     state,
     task_starts,
 )
-
-from target_anaplan.errors import ConfigError
 
 CUSTOMER = {"id": {"type": "string"}, "city": {"type": ["string", "null"]}}
 CUSTOMERS_FILE, CUSTOMERS_IMPORT = "113000000004", "112000000004"

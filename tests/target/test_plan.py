@@ -7,7 +7,12 @@ import copy
 import json
 
 import pytest
-from targetkit import (
+
+from target_anaplan.anaplan.errors import ActionFailedError
+from target_anaplan.errors import ConfigError
+from target_anaplan.plan import StreamShape, order_streams
+from target_anaplan.simulator import Simulator
+from tests.kit.targetkit import (
     CORE,
     CORE_MODEL,
     core_config,
@@ -24,11 +29,6 @@ from targetkit import (
     state,
     task_starts,
 )
-
-from target_anaplan.anaplan.errors import ActionFailedError
-from target_anaplan.errors import ConfigError
-from target_anaplan.plan import StreamShape, order_streams
-from target_anaplan.simulator import Simulator
 
 PRODUCTS_IMPORT, SALES_IMPORT, REGIONS_IMPORT = "112000000000", "112000000001", "112000000002"
 CITIES_IMPORT, REGIONS_PROCESS = "112000000006", "118000000000"

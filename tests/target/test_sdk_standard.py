@@ -17,10 +17,10 @@ from importlib import resources
 
 import pytest
 from singer_sdk.testing import get_target_test_class, target_test_streams
-from targetkit import SCENARIOS, list_items, sim_config
 
 from target_anaplan.simulator import Simulator
 from target_anaplan.target import TargetAnaplan
+from tests.kit.targetkit import SCENARIOS, list_items, sim_config
 
 SCENARIO = SCENARIOS / "sdk_standard.json"
 MODEL = "75A40874E6B64FA3AE0EB2C4D5E6F7C2"

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 
-from targetkit import (
+from tests.kit.targetkit import (
     completes,
     core_config,
     inject,

@@ -10,24 +10,19 @@ Outside CI a machine without the `test` extra's anaplan-sdk skips this tier; in 
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-# The simulator tier's kits (ids, OAuth clients, certificates) serve this tier too.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "simulator"))
 
 if not os.environ.get("CI"):
     pytest.importorskip("anaplan_sdk", reason="needs the test extra: pip install -e '.[test]'")
 
 import anaplan_sdk
-from sdkkit import SimulatorTransport, sdk_scenario
-from simkit import MODEL_ID, WORKSPACE_ID
 
 from target_anaplan.simulator import Simulator
+from tests.kit.sdkkit import SimulatorTransport, sdk_scenario
+from tests.kit.simkit import MODEL_ID, WORKSPACE_ID
 
 
 @pytest.fixture

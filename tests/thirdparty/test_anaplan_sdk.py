@@ -7,15 +7,17 @@ from __future__ import annotations
 from importlib.metadata import version
 
 import anaplan_sdk
-import certgen
 import httpx2
 import pydantic
 import pytest
 from anaplan_sdk.exceptions import AnaplanActionError, InvalidCredentialsException
 from anaplan_sdk.models import CompletedTask, ModelWithTransactionInfo
-from oauthkit import ROTATING, advance_clock, spend, token_requests
-from sdkkit import ROTATING_ACCESS_LIFETIME_S, STALE_TOKEN, SimulatorTransport
-from simkit import (
+
+from target_anaplan.simulator import Simulator
+from tests.kit import certgen
+from tests.kit.oauthkit import ROTATING, advance_clock, spend, token_requests
+from tests.kit.sdkkit import ROTATING_ACCESS_LIFETIME_S, STALE_TOKEN, SimulatorTransport
+from tests.kit.simkit import (
     ARCHIVE_MODEL_ID,
     ARCHIVE_WORKSPACE_ID,
     MODEL_ID,
@@ -31,8 +33,6 @@ from simkit import (
     control,
     values,
 )
-
-from target_anaplan.simulator import Simulator
 
 SDK_VERSION = version("anaplan-sdk")
 PASSWORD = "demo-password"

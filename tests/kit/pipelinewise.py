@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import stack
 import yaml
-from productkit import decode_messages
+
+from demo import stack
+from tests.kit.productkit import decode_messages
 
 TAP_REQUIREMENT = "pipelinewise-tap-postgres==2.1.0"
 TAP_PYTHON = "3.9"

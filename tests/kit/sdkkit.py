@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import httpx2
-from oauthkit import ROTATING, oauth_scenario
-from simkit import with_archive_workspace
 
 from target_anaplan.simulator import Simulator
+from tests.kit.oauthkit import ROTATING, oauth_scenario
+from tests.kit.simkit import with_archive_workspace
 
 ROTATING_ACCESS_LIFETIME_S = 300
 # A token the simulator never issued, as one left over from an earlier, long expired session.

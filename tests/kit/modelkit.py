@@ -9,9 +9,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from simkit import Client
-
 from target_anaplan.simulator import Simulator
+from tests.kit.simkit import Client
 
 CORE = Path(__file__).parents[1] / "target" / "scenarios" / "core.json"
 _CORE = json.loads(CORE.read_text(encoding="utf-8"))

@@ -9,7 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import stack
+from demo import stack
 
 Row = tuple[Any, ...]
 

@@ -14,7 +14,7 @@ import requests
 
 from target_anaplan.simulator import Simulator
 
-SCENARIOS = Path(__file__).parent / "scenarios"
+SCENARIOS = Path(__file__).parents[1] / "target" / "scenarios"
 CORE = SCENARIOS / "core.json"
 CORE_MODEL = "75A40874E6B64FA3AE0EB2C4D5E6F7B1"
 USER = {"username": "loader@example.com", "password": "loader-password"}
