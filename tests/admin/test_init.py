@@ -22,15 +22,8 @@ from tests.kit.adminkit import (
     tap_stream,
     write_json,
 )
-from tests.kit.targetkit import (
-    core_config,
-    lines,
-    list_items,
-    record,
-    run_in_process,
-    schema,
-    state,
-)
+from tests.kit.singer import lines, record, schema, state
+from tests.kit.targetkit import core_config, list_items, run_in_process
 
 IMPORTS = ("Products from products.csv", "Sales from sales.csv")
 

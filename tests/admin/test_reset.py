@@ -10,7 +10,8 @@ import pytest
 
 from target_anaplan.simulator import Simulator
 from tests.kit.adminkit import PRODUCTS, SALES, admin, table, write_json
-from tests.kit.targetkit import core_config, lines, record, run_in_process, schema, state
+from tests.kit.singer import lines, record, schema, state
+from tests.kit.targetkit import core_config, run_in_process
 
 PRODUCTS_FILE = "113000000000"
 FIELDS = {name: {"type": ["null", "string"]} for name in ("Code", "Name", "Category", "Price",

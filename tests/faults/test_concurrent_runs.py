@@ -22,6 +22,7 @@ from tests.kit.faultkit import (
     scenario_overrides,
     wait_for,
 )
+from tests.kit.singer import lines, record, schema, state
 
 STREAMS = {"products": {"file": "products.csv", "imports": ["Products from products.csv"]}}
 
@@ -32,13 +33,11 @@ def products(prefix: str) -> str:
          "Launched": "2024-02-01", "Active": True}
         for i in range(1, 4)
     ]  # fmt: skip
-    messages = [
-        {"type": "SCHEMA", "stream": "products", "key_properties": ["Code"],
-         "schema": {"type": "object", "properties": PRODUCT_SCHEMA}},
-        *({"type": "RECORD", "stream": "products", "record": row} for row in rows),
-        {"type": "STATE", "value": {prefix: 3}},
-    ]  # fmt: skip
-    return "".join(json.dumps(m) + "\n" for m in messages)
+    return lines(
+        schema("products", PRODUCT_SCHEMA, ["Code"]),
+        *(record("products", row) for row in rows),
+        state({prefix: 3}),
+    )
 
 
 def test_two_runs_loading_one_file_take_turns(sim_with, tmp_path, fault_table):

@@ -23,6 +23,7 @@ from typing import Any
 import requests
 
 from target_anaplan.simulator import Simulator
+from tests.kit.singer import lines, record, schema, state
 
 WORKSPACE_ID = "8a81b09d5f3b4c7e9a1f2b3c4d5e6f70"
 MODEL = "75A40874E6B64FA3AE0EB2C4D5E6F7A8"
@@ -145,40 +146,26 @@ def config(sim: Simulator, tmp_path: Path, **settings: Any) -> dict[str, Any]:
 # Singer input
 
 
-def _line(message: dict) -> str:
-    return json.dumps(message) + "\n"
-
-
 def singer_input(bookmark: dict[str, int]) -> tuple[str, str]:
     """The tap's output resuming after ``bookmark``, split after its first commit-sized batch.
 
     STATE values count the rows of each stream sent so far (what a tap would bookmark).
     """
     sent = {"products": bookmark.get("products", 0), "sales": bookmark.get("sales", 0)}
-    messages: list[dict] = [_schema("products", PRODUCT_SCHEMA, "Code")]
+    messages: list[dict] = [schema("products", PRODUCT_SCHEMA, ["Code"])]
     first_part = 0
     for row in PRODUCTS[sent["products"] :]:
-        messages.append({"type": "RECORD", "stream": "products", "record": row})
+        messages.append(record("products", row))
         sent["products"] += 1
         if sent["products"] % BATCH == 0:
-            messages.append({"type": "STATE", "value": dict(sent)})
+            messages.append(state(dict(sent)))
             first_part = first_part or len(messages)
-    messages.append(_schema("sales", SALES_SCHEMA, "Store"))
+    messages.append(schema("sales", SALES_SCHEMA, ["Store"]))
     for row in SALES[sent["sales"] :]:
-        messages.append({"type": "RECORD", "stream": "sales", "record": row})
+        messages.append(record("sales", row))
         sent["sales"] += 1
-    messages.append({"type": "STATE", "value": dict(sent)})
-    text = [_line(m) for m in messages]
-    return "".join(text[:first_part]), "".join(text[first_part:])
-
-
-def _schema(stream: str, properties: dict, key: str) -> dict:
-    return {
-        "type": "SCHEMA",
-        "stream": stream,
-        "schema": {"type": "object", "properties": properties},
-        "key_properties": [key],
-    }
+    messages.append(state(dict(sent)))
+    return lines(*messages[:first_part]), lines(*messages[first_part:])
 
 
 def rows_after(bookmark: dict[str, int]) -> dict[str, int]:

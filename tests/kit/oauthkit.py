@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from target_anaplan.anaplan.oauth import OAuthRefreshAuth
 from target_anaplan.anaplan.token_store import TokenStore
 from target_anaplan.simulator import EXAMPLE_SCENARIO, Simulator
+from tests.kit.singer import lines, record, schema, state
 
 USER = "integration@example.com"
 PLAIN = {"client_id": "plain-client", "client_secret": "plain-secret", "refresh_token": "plain-rt"}
@@ -79,18 +80,17 @@ def spend(sim: Simulator, client: dict[str, str], refresh_token: str) -> request
 
 
 def singer_input(codes: list[str]) -> str:
-    schema = {"type": "object", "properties": {c: {"type": "string"} for c in COLUMNS}}
-    messages: list[dict[str, Any]] = [
-        {"type": "SCHEMA", "stream": "products", "schema": schema, "key_properties": ["Code"]}
-    ]
-    messages += [
-        {"type": "RECORD", "stream": "products",
-         "record": {"Code": c, "Name": f"Product {c}", "Category": "Tools", "Price": "1.5",
-                    "Launched": "2024-01-31", "Active": "true"}}
-        for c in codes
-    ]  # fmt: skip
-    messages.append({"type": "STATE", "value": {"products": len(codes)}})
-    return "".join(json.dumps(m) + "\n" for m in messages)
+    """A products stream of these codes, then a STATE counting them."""
+    return lines(
+        schema("products", {c: {"type": "string"} for c in COLUMNS}, ["Code"]),
+        *(record("products", product(code)) for code in codes),
+        state({"products": len(codes)}),
+    )
+
+
+def product(code: str) -> dict[str, str]:
+    return {"Code": code, "Name": f"Product {code}", "Category": "Tools", "Price": "1.5",
+            "Launched": "2024-01-31", "Active": "true"}  # fmt: skip
 
 
 def target_config(sim: Simulator, **credentials: Any) -> dict[str, Any]:

@@ -40,30 +40,6 @@ def core_config(sim: Simulator, streams: dict, **settings: Any) -> dict:
     )
 
 
-# Singer messages
-
-
-def schema(stream: str, properties: dict, key: list[str] | None = None) -> dict:
-    return {
-        "type": "SCHEMA",
-        "stream": stream,
-        "schema": {"type": "object", "properties": properties},
-        "key_properties": key or [],
-    }
-
-
-def record(stream: str, rec: dict) -> dict:
-    return {"type": "RECORD", "stream": stream, "record": rec}
-
-
-def state(value: dict) -> dict:
-    return {"type": "STATE", "value": value}
-
-
-def lines(*messages: dict) -> str:
-    return "".join(json.dumps(m) + "\n" for m in messages)
-
-
 # Running the target
 
 

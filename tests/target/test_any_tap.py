@@ -9,15 +9,8 @@ import logging
 import pytest
 
 from target_anaplan.errors import ConfigError, InputError, RowsRejectedError
-from tests.kit.targetkit import (
-    core_config,
-    lines,
-    list_items,
-    record,
-    run_in_process,
-    run_subprocess,
-    state,
-)
+from tests.kit.singer import activate_version, batch, lines, record, state
+from tests.kit.targetkit import core_config, list_items, run_in_process, run_subprocess
 
 # products as pipelinewise-tap-postgres describes a table (draft-4, no $schema, a date
 # column sent as a date-time, numeric(10,2) with boolean exclusive bounds).
@@ -64,6 +57,9 @@ ROWS = [
 ]  # fmt: skip
 
 
+VERSION, EXTRACTED = 1700000000000, "2024-02-01T10:00:00.000000Z"
+
+
 def products_config(sim, **stream: object) -> dict:
     return core_config(
         sim,
@@ -82,16 +78,12 @@ def pipelinewise_run(*extra: dict) -> str:
     """A FULL_TABLE sync as pipelinewise-tap-postgres sends it, versions and all."""
     return lines(
         PIPELINEWISE_PRODUCTS,
-        {"type": "ACTIVATE_VERSION", "stream": "public-products", "version": 1700000000000},
+        activate_version("public-products", VERSION),
         *(
-            {
-                **record("public-products", row),
-                "version": 1700000000000,
-                "time_extracted": "2024-02-01T10:00:00.000000Z",
-            }
+            record("public-products", row, version=VERSION, time_extracted=EXTRACTED)
             for row in ROWS
         ),
-        {"type": "ACTIVATE_VERSION", "stream": "public-products", "version": 1700000000000},
+        activate_version("public-products", VERSION),
         *extra,
         state({"currently_syncing": None, "bookmarks": {"public-products": {"version": 1}}}),
     )
@@ -160,23 +152,14 @@ def test_a_validator_crash_is_one_line_not_a_traceback(sim, tmp_path):
     assert "Traceback" not in run.stderr
 
 
-def batch_message(path, *, compression: str = "gzip", fmt: str = "jsonl") -> dict:
-    return {
-        "type": "BATCH",
-        "stream": "public-products",
-        "encoding": {"format": fmt, "compression": compression},
-        "manifest": [path.as_uri()],
-    }
-
-
 def test_batch_messages_load_like_records(sim, tmp_path):
-    batch = tmp_path / "products-1.jsonl.gz"
-    with gzip.open(batch, "wt") as out:
+    batch_file = tmp_path / "products-1.jsonl.gz"
+    with gzip.open(batch_file, "wt") as out:
         out.writelines(json.dumps(row) + "\n" for row in ROWS)
     config = products_config(sim, formats={"Launched": "date"})
     run = run_in_process(
         config,
-        lines(PIPELINEWISE_PRODUCTS, batch_message(batch), state({"batch": 1})),
+        lines(PIPELINEWISE_PRODUCTS, batch("public-products", batch_file), state({"batch": 1})),
     )
     assert set(list_items(sim, "Products")) == {"P1", "P2"}
     assert run.states == [{"batch": 1}]
@@ -187,5 +170,8 @@ def test_batch_files_of_another_format_fail_clearly(sim, tmp_path):
     with pytest.raises(InputError, match="only jsonl batch files"):
         run_in_process(
             config,
-            lines(PIPELINEWISE_PRODUCTS, batch_message(tmp_path / "p.parquet", fmt="parquet")),
+            lines(
+                PIPELINEWISE_PRODUCTS,
+                batch("public-products", tmp_path / "p.parquet", fmt="parquet"),
+            ),
         )

@@ -10,16 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.kit.targetkit import (
-    completes,
-    core_config,
-    lines,
-    list_items,
-    record,
-    run_subprocess,
-    schema,
-    state,
-)
+from tests.kit.singer import lines, record, schema, state
+from tests.kit.targetkit import completes, core_config, list_items, run_subprocess
 
 CUSTOMERS_FILE = "113000000004"
 LATIN_FILE = "113000000005"

@@ -19,19 +19,16 @@ import requests
 from target_anaplan.anaplan.errors import ActionFailedError
 from target_anaplan.errors import ConfigError, DeleteGuardError
 from target_anaplan.simulator import Simulator
+from tests.kit.singer import activate_version, lines, record, schema, state
 from tests.kit.targetkit import (
     CORE_MODEL,
     USER,
     core_config,
     inject,
-    lines,
     list_items,
     module_rows,
-    record,
     requests_log,
     run_in_process,
-    schema,
-    state,
     task_starts,
 )
 
@@ -168,9 +165,9 @@ def test_a_closing_activate_version_drives_the_delete(sim):
     def versioned(*codes: str, version: int) -> str:
         return lines(
             schema("products", PRODUCT, ["Code"]),
-            {"type": "ACTIVATE_VERSION", "stream": "products", "version": version},
-            *({**record("products", row(c)), "version": version} for c in codes),
-            {"type": "ACTIVATE_VERSION", "stream": "products", "version": version},
+            activate_version("products", version),
+            *(record("products", row(c), version=version) for c in codes),
+            activate_version("products", version),
             state({"version": version}),
         )
 
@@ -185,7 +182,7 @@ def test_without_a_closed_version_nothing_is_deleted(sim):
     run_in_process(config, full_table(row("P1"), row("P2"), run=1))
     opened = lines(
         schema("products", PRODUCT, ["Code"]),
-        {"type": "ACTIVATE_VERSION", "stream": "products", "version": 5},
+        activate_version("products", 5),
         record("products", row("P3")),
     )
     run_in_process(config, opened)

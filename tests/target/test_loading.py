@@ -10,19 +10,16 @@ from singer_sdk.exceptions import InvalidRecord
 
 from target_anaplan.errors import ConfigError, UnencodableValueError
 from target_anaplan.target import TargetAnaplan
+from tests.kit.singer import lines, record, schema, state
 from tests.kit.targetkit import (
     completes,
     control,
     core_config,
     inject,
-    lines,
     list_items,
     module_rows,
-    record,
     requests_log,
     run_in_process,
-    schema,
-    state,
     task_starts,
 )
 

@@ -9,18 +9,15 @@ import logging
 import pytest
 
 from target_anaplan.errors import ConfigError
+from tests.kit.singer import lines, record, schema, state
 from tests.kit.targetkit import (
     completes,
     core_config,
     inject,
-    lines,
     list_items,
-    record,
     requests_log,
     run_in_process,
     run_subprocess,
-    schema,
-    state,
     task_starts,
 )
 

@@ -12,21 +12,18 @@ from target_anaplan.anaplan.errors import ActionFailedError
 from target_anaplan.errors import ConfigError
 from target_anaplan.plan import StreamShape, order_streams
 from target_anaplan.simulator import Simulator
+from tests.kit.singer import lines, record, schema, state
 from tests.kit.targetkit import (
     CORE,
     CORE_MODEL,
     core_config,
     inject,
-    lines,
     list_items,
     module_rows,
-    record,
     requests_log,
     run_in_process,
     run_subprocess,
-    schema,
     sim_config,
-    state,
     task_starts,
 )
 

@@ -10,17 +10,14 @@ import subprocess
 import sys
 import time
 
+from tests.kit.singer import lines, record, schema, state
 from tests.kit.targetkit import (
     completes,
     core_config,
     inject,
-    lines,
     list_items,
-    record,
     requests_log,
     run_subprocess,
-    schema,
-    state,
 )
 
 CUSTOMER = {"id": {"type": "string"}, "city": {"type": "string"}}
