@@ -28,7 +28,7 @@ from tests.kit.oauthkit import (
     oauth_scenario,
     target_config,
 )
-from tests.kit.targetkit import CORE, CORE_MODEL, core_config, requests_log
+from tests.kit.targetkit import CORE, CORE_MODEL, core_config
 
 COLUMNS = ("Code", "Name", "Category", "Price", "Launched", "Active")
 PRODUCT_COLUMNS = {name: {"type": ["null", "string"]} for name in COLUMNS}
@@ -70,9 +70,7 @@ def test_a_good_config_passes_and_shows_the_load_plan(sim, tmp_path):
 
 def test_check_changes_nothing_in_anaplan(sim, tmp_path):
     check(core_config(sim, {"products": PRODUCTS, "sales": SALES}), tmp_path)
-    assert [
-        r for r in requests_log(sim) if r["method"] != "GET" and "/token" not in r["path"]
-    ] == []
+    assert [r for r in sim.requests() if r["method"] != "GET" and "/token" not in r["path"]] == []
 
 
 def test_wrong_password(sim, tmp_path):

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import io
 import json
-import re
 import subprocess
 import sys
 
 import pytest
-import requests
 
 from target_anaplan.admin.cli import main
 from target_anaplan.admin.terminal import Terminal
 from target_anaplan.simulator import Simulator
 from tests.kit.adminkit import PRODUCTS, admin, write_json
-from tests.kit.oauthkit import api_status, oauth_auth, oauth_scenario
+from tests.kit.oauthkit import api_status, approve_device_login, oauth_auth, oauth_scenario
 from tests.kit.targetkit import core_config
 
 
@@ -26,10 +24,7 @@ def test_login_stores_a_token_the_target_can_use(tmp_path):
         stderr = io.StringIO()
 
         def approve(_seconds: float) -> None:
-            user_code = re.search(r"confirm the code (\S+)\.", stderr.getvalue()).group(1)
-            approved = requests.post(f"{sim.url}/__sim__/device/approve",
-                                     json={"user_code": user_code}, timeout=10)  # fmt: skip
-            assert approved.status_code == 200, approved.text
+            approve_device_login(sim, stderr.getvalue())
 
         stdout = io.StringIO()
         argv = ["login", "--client-id", "device-client", "--device",

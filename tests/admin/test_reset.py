@@ -3,15 +3,11 @@ again (Hightouch's "resync full query")."""
 
 from __future__ import annotations
 
-import csv
-import io
-
 import pytest
 
-from target_anaplan.simulator import Simulator
 from tests.kit.adminkit import PRODUCTS, SALES, admin, table, write_json
 from tests.kit.singer import lines, record, schema, state
-from tests.kit.targetkit import core_config, run_in_process
+from tests.kit.targetkit import core_config, last_upload_codes, run_in_process, uploads
 
 PRODUCTS_FILE = "113000000000"
 FIELDS = {name: {"type": ["null", "string"]} for name in ("Code", "Name", "Category", "Price",
@@ -27,16 +23,6 @@ def full_table(*codes: str) -> str:
     )
 
 
-def uploads(sim: Simulator) -> int:
-    return next(f["uploads"] for f in sim.files() if f["id"] == PRODUCTS_FILE)
-
-
-def last_upload(sim: Simulator) -> list[str]:
-    (file,) = [f for f in sim.files() if f["id"] == PRODUCTS_FILE]
-    (content,) = file["content"].values()
-    return [row[0] for row in list(csv.reader(io.StringIO(content)))[1:]]
-
-
 @pytest.fixture(params=["default store", "change_store"])
 def config(request, sim, tmp_path) -> dict:
     store = {"change_store": f"sqlite:///{tmp_path / 'changes.sqlite'}"}
@@ -49,7 +35,7 @@ def test_after_a_reset_the_next_upsert_run_sends_every_row_again(sim, config, tm
     path = write_json(tmp_path / "c.json", config)
     run_in_process(config, full_table("P1", "P2", "P3"))
     run_in_process(config, full_table("P1", "P2", "P3"))
-    assert uploads(sim) == 1  # the unchanged second run sent nothing
+    assert uploads(sim, PRODUCTS_FILE) == 1  # the unchanged second run sent nothing
 
     reset = admin("reset", "products", "--config", path)
     assert reset.code == 0, reset.err
@@ -61,8 +47,8 @@ def test_after_a_reset_the_next_upsert_run_sends_every_row_again(sim, config, tm
     )
 
     run_in_process(config, full_table("P1", "P2", "P3"))
-    assert uploads(sim) == 2
-    assert last_upload(sim) == ["P1", "P2", "P3"]
+    assert uploads(sim, PRODUCTS_FILE) == 2
+    assert last_upload_codes(sim, PRODUCTS_FILE) == ["P1", "P2", "P3"]
 
 
 def test_reset_all_as_json_and_a_second_reset_forgets_nothing(sim, config, tmp_path):

@@ -14,7 +14,6 @@ from tests.kit.faultkit import (
     PRODUCT_SCHEMA,
     PRODUCTS_IMPORT,
     LiveRun,
-    add_fault,
     config,
     counters,
     fired,
@@ -47,8 +46,8 @@ def test_two_runs_loading_one_file_take_turns(sim_with, tmp_path, fault_table):
     config_file = tmp_path / "config.json"
     config_file.write_text(json.dumps(config(sim, tmp_path, streams=STREAMS)))
     # Run A's import start is answered 429 with Retry-After 2: A has uploaded, not imported.
-    add_fault(sim, {"kind": "http", "status": 429, "retry_after": 2, "method": "POST",
-                    "path": rf"/imports/{PRODUCTS_IMPORT}/tasks$"})  # fmt: skip
+    sim.add_fault({"kind": "http", "status": 429, "retry_after": 2, "method": "POST",
+                   "path": rf"/imports/{PRODUCTS_IMPORT}/tasks$"})  # fmt: skip
 
     first = LiveRun(config_file, tmpdir, tmp_path)
     first.write(products("A"), close=True)

@@ -21,7 +21,6 @@ import pytest
 
 from target_anaplan.simulator import Simulator
 from tests.kit.faultkit import (
-    PASSWORD,
     PRODUCTS,
     PRODUCTS_IMPORT,
     RECALC_PROCESS,
@@ -34,10 +33,7 @@ from tests.kit.faultkit import (
     LiveRun,
     RunResult,
     Table,
-    add_fault,
-    advance_clock,
     cancel_in_anaplan,
-    clear_faults,
     commits_for,
     config,
     counters,
@@ -49,11 +45,11 @@ from tests.kit.faultkit import (
     private,
     rows_after,
     scenario_overrides,
-    set_model_state,
     singer_input,
     tasks_of,
     wait_for,
 )
+from tests.kit.simkit import MODEL_ID, PASSWORD
 
 CHUNK, COMPLETE = r"/files/\d+/chunks/\d+$", r"/files/\d+/complete$"
 TASKS, TASK = r"/(imports|processes)/\d+/tasks$", r"/(imports|processes)/\d+/tasks/\w+$"
@@ -103,7 +99,7 @@ def cancel_held_import(ctx: Context) -> None:
 def sigterm_mid_stream(ctx: Context) -> None:
     """SIGTERM while the second products commit's import runs and input is still open."""
     wait_for(lambda: ctx.run.stderr_has("Committed stream products"), "first commit")
-    add_fault(ctx.sim, task("hold", PRODUCTS_IMPORT, polls=FOREVER))
+    ctx.sim.add_fault(task("hold", PRODUCTS_IMPORT, polls=FOREVER))
     ctx.write_rest(close=False)
     # Polled once: the target is waiting for it (a signal during the POST itself cannot
     # know the task id yet).
@@ -146,10 +142,10 @@ def case(name: str, *faults: dict, **kw: Any) -> Case:
     return Case(name, tuple(faults), **kw)
 
 
-EXPIRE_TOKEN = after_first_commit(lambda sim: advance_clock(sim, 2200))
-LOCK_MODEL = after_first_commit(lambda sim: set_model_state(sim, "LOCKED"))
-ARCHIVE_MODEL = after_first_commit(lambda sim: set_model_state(sim, "ARCHIVED"))
-UNLOCK = {"restore": lambda sim: set_model_state(sim, "UNLOCKED")}
+EXPIRE_TOKEN = after_first_commit(lambda sim: sim.advance_clock(2200))
+LOCK_MODEL = after_first_commit(lambda sim: sim.set_model_state(MODEL_ID, "LOCKED"))
+ARCHIVE_MODEL = after_first_commit(lambda sim: sim.set_model_state(MODEL_ID, "ARCHIVED"))
+UNLOCK = {"restore": lambda sim: sim.set_model_state(MODEL_ID, "UNLOCKED")}
 ACCEPTED = "Anaplan failed 1 and ignored 0 rows (accepted by settings)"
 ACCEPT = {"settings": {"max_failed_rows": None}, "accepted_rejects": 1, "says": ACCEPTED}
 FOREVER = 1_000_000
@@ -222,13 +218,13 @@ def test_fault(fault: Case, sim_with, tmp_path: Path, fault_table: Table) -> Non
     sim = sim_with(**scenario_overrides())
     load = Load(sim, tmp_path, fault.settings)
     for spec in fault.faults:
-        add_fault(sim, spec)
+        sim.add_fault(spec)
 
     first = load.run(fault.hook)
     load.check(first, fault)
 
     if fault.rerun or not load.complete(fault.accepted_rejects):
-        clear_faults(sim)
+        sim.clear_faults()
         if fault.restore:
             fault.restore(sim)
         rerun = load.run(None)

@@ -20,14 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import requests
-
 from target_anaplan.simulator import Simulator
+from tests.kit.simkit import MODEL_ID, MODEL_PATH, PASSWORD, USER, cancel_import
 from tests.kit.singer import lines, record, schema, state
 
-WORKSPACE_ID = "8a81b09d5f3b4c7e9a1f2b3c4d5e6f70"
-MODEL = "75A40874E6B64FA3AE0EB2C4D5E6F7A8"
-USER, PASSWORD = "integration@example.com", "demo-password"
 PRODUCTS_FILE, SALES_FILE = "113000000000", "113000000001"
 PRODUCTS_IMPORT, SALES_IMPORT, SALES_PROCESS = "112000000000", "112000000001", "118000000001"
 BATCH = 3
@@ -195,12 +191,6 @@ def loaded_codes(sim: Simulator) -> set[str]:
 # What the model holds
 
 
-def _get(sim: Simulator, path: str) -> Any:
-    response = requests.get(f"{sim.url}/__sim__/{path}", timeout=10)
-    response.raise_for_status()
-    return response.json()
-
-
 def expected_product(row: dict) -> tuple:
     props = {k: row[k] for k in ("Category", "Price", "Launched", "Active")}
     return (row["Code"], row["Name"], json.dumps(props, sort_keys=True))
@@ -212,8 +202,8 @@ def expected_sale(row: dict) -> tuple:
 
 def landed(sim: Simulator) -> dict[str, list[tuple]]:
     """The model's Products items and Sales cells, in the shape of ``expected_*``."""
-    items = _get(sim, f"models/{MODEL}/lists/Products")["items"]
-    cells = _get(sim, f"models/{MODEL}/modules/Sales")["rows"]
+    items = sim.list_items(MODEL_ID, "Products")
+    cells = sim.module_rows(MODEL_ID, "Sales")
     return {
         "products": [
             (i["code"], i["name"], json.dumps(i["properties"], sort_keys=True)) for i in items
@@ -234,51 +224,26 @@ def expected_rows() -> dict[str, list[tuple]]:
 
 def counters(sim: Simulator) -> dict[str, tuple[int, int]]:
     """Per stream: (completed uploads of its file, tasks of its action)."""
-    uploads = {f["id"]: f["uploads"] for f in _get(sim, "files") if f["model"] == MODEL}
-    tasks = _get(sim, "tasks")
+    uploads = {f["id"]: f["uploads"] for f in sim.files() if f["model"] == MODEL_ID}
+    tasks = sim.tasks()
     return {
         stream: (uploads.get(file_id, 0), sum(t["actionId"] == action for t in tasks))
         for stream, (action, file_id) in ACTIONS.items()
     }
 
 
-def add_fault(sim: Simulator, spec: dict) -> None:
-    requests.post(f"{sim.url}/__sim__/faults", json=spec, timeout=10).raise_for_status()
-
-
-def clear_faults(sim: Simulator) -> None:
-    requests.delete(f"{sim.url}/__sim__/faults", timeout=10).raise_for_status()
-
-
 def fired(sim: Simulator) -> int:
-    return sum(f.get("fired", 0) for f in _get(sim, "faults"))
-
-
-def set_model_state(sim: Simulator, state: str) -> None:
-    requests.post(
-        f"{sim.url}/__sim__/models/{MODEL}", json={"activeState": state}, timeout=10
-    ).raise_for_status()
-
-
-def advance_clock(sim: Simulator, seconds: float) -> None:
-    requests.post(
-        f"{sim.url}/__sim__/clock", json={"advance_s": seconds}, timeout=10
-    ).raise_for_status()
+    """How often the injected faults have fired so far."""
+    return sum(f.get("fired", 0) for f in sim.faults())
 
 
 def cancel_in_anaplan(sim: Simulator, action_id: str, task_id: str) -> None:
     """What a model builder does in Anaplan's UI: cancel a running task as the same user."""
-    login = requests.post(f"{sim.url}/token/authenticate", auth=(USER, PASSWORD), timeout=10)
-    login.raise_for_status()
-    token = login.json()["tokenInfo"]["tokenValue"]
-    path = f"/2/0/workspaces/{WORKSPACE_ID}/models/{MODEL}/imports/{action_id}/tasks/{task_id}"
-    requests.delete(
-        f"{sim.url}{path}", headers={"Authorization": f"AnaplanAuthToken {token}"}, timeout=10
-    ).raise_for_status()
+    cancel_import(sim, USER, MODEL_PATH, action_id, task_id)
 
 
 def tasks_of(sim: Simulator, action_id: str) -> list[dict]:
-    return [t for t in _get(sim, "tasks") if t["actionId"] == action_id]
+    return [t for t in sim.tasks() if t["actionId"] == action_id]
 
 
 def wait_for(condition: Callable[[], Any], what: str, attempts: int = 600) -> Any:

@@ -3,7 +3,9 @@ scenario with one OAuth client of each kind, direct token calls, and target runs
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +25,7 @@ ROTATING = {"client_id": "rot-client", "client_secret": "rot-secret", "refresh_t
 ROTATING_LIFESPAN_S = 43_000
 MODEL_ID = "75A40874E6B64FA3AE0EB2C4D5E6F7A8"
 PRODUCTS = {"products": {"file": "products.csv", "imports": ["Products from products.csv"]}}
+CALLBACK = "https://example.com/anaplan/callback"
 SECRET_SETTINGS = ("password", "oauth_client_secret", "oauth_refresh_token")
 COLUMNS = ("Code", "Name", "Category", "Price", "Launched", "Active")
 
@@ -32,7 +35,7 @@ def oauth_scenario(certificates: list[str] | None = None) -> dict[str, Any]:
     scenario = json.loads(EXAMPLE_SCENARIO.read_text(encoding="utf-8"))
     if certificates:
         scenario["users"][0]["certificates"] = certificates
-    callback = ["https://example.com/anaplan/callback"]
+    callback = [CALLBACK]
     scenario["oauth_clients"] = [
         {"client_id": PLAIN["client_id"], "client_secret": PLAIN["client_secret"],
          "grant": "authorization_code", "rotating": False, "user": USER,
@@ -65,11 +68,6 @@ def api_status(sim: Simulator, header: str) -> int:
         f"{sim.url}/2/0/workspaces", headers={"Authorization": header}, timeout=10
     )
     return response.status_code
-
-
-def advance_clock(sim: Simulator, seconds: float) -> None:
-    response = requests.post(f"{sim.url}/__sim__/clock", json={"advance_s": seconds}, timeout=10)
-    assert response.status_code == 200, response.text
 
 
 def spend(sim: Simulator, client: dict[str, str], refresh_token: str) -> requests.Response:
@@ -124,13 +122,12 @@ def run_target(config: dict[str, Any], text: str, config_file: Path) -> tuple[in
 
 
 def product_codes(sim: Simulator) -> set[str]:
-    url = f"{sim.url}/__sim__/models/{MODEL_ID}/lists/Products"
-    return {item["code"] for item in requests.get(url, timeout=10).json()["items"]}
+    return {item["code"] for item in sim.list_items(MODEL_ID, "Products")}
 
 
 def token_requests(sim: Simulator, path: str) -> int:
-    log = requests.get(f"{sim.url}/__sim__/requests", timeout=10).json()
-    return sum(1 for r in log if r["path"] == path and r["status"] in (200, 201))
+    """Successful calls of one auth path (a login, a token refresh)."""
+    return sum(1 for r in sim.requests() if r["path"] == path and r["status"] in (200, 201))
 
 
 def oauth_settings(client: dict[str, str], store: Path) -> dict[str, Any]:
@@ -149,3 +146,41 @@ def encrypted(key_pem: str, passphrase: str) -> str:
         serialization.PrivateFormat.PKCS8,
         serialization.BestAvailableEncryption(passphrase.encode()),
     ).decode()
+
+
+# What the person at the terminal does during a login
+
+
+class ApprovingSleep:
+    """Stands in for time.sleep: moves the simulator clock instead of waiting, and approves
+    the device login on the third wait (after one on-time and one too-early poll)."""
+
+    def __init__(self, sim: Simulator, stderr: io.StringIO) -> None:
+        self.sim, self.stderr = sim, stderr
+        self.waits: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.sim.advance_clock(1 if len(self.waits) == 2 else seconds)  # 2nd poll comes early
+        if len(self.waits) == 3:
+            approve_device_login(self.sim, self.stderr.getvalue())
+
+
+def approve_device_login(sim: Simulator, stderr: str) -> None:
+    """Approve the device login whose code the command printed, as its user would."""
+    user_code = re.search(r"confirm the code (\S+)\.", stderr).group(1)
+    assert sim.approve_device(user_code), user_code
+
+
+class PastingStdin(io.StringIO):
+    """The person: opens the printed authorize URL, then pastes where the browser landed."""
+
+    def __init__(self, stderr: io.StringIO, *, code_only: bool = False) -> None:
+        super().__init__()
+        self.stderr, self.code_only = stderr, code_only
+
+    def readline(self, *_args: object) -> str:
+        url = re.search(r"(http://\S+/auth/authorize\?\S+)", self.stderr.getvalue()).group(1)
+        landed = requests.get(url, allow_redirects=False, timeout=10).headers["Location"]
+        assert landed.startswith(CALLBACK)
+        return (landed.split("code=")[1].split("&")[0] if self.code_only else landed) + "\n"

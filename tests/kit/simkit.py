@@ -23,6 +23,7 @@ _EXAMPLE = json.loads(EXAMPLE_SCENARIO.read_text(encoding="utf-8"))
 WORKSPACE_ID = _EXAMPLE["workspaces"][0]["id"]
 MODEL_ID = _EXAMPLE["workspaces"][0]["models"][0]["id"]
 USER = _EXAMPLE["users"][0]["email"]
+PASSWORD = _EXAMPLE["users"][0]["password"]
 OTHER_USER = "other@example.com"  # added to the example by tests/conftest.py
 MODEL_PATH = f"/workspaces/{WORKSPACE_ID}/models/{MODEL_ID}"
 PRODUCTS_IMPORT, SALES_IMPORT = "112000000000", "112000000001"
@@ -113,6 +114,12 @@ class Client:
             if task["taskState"] in ("COMPLETE", "CANCELLED"):
                 return task
         raise AssertionError(f"task {task_id} did not finish in {max_polls} polls")
+
+
+def cancel_import(sim: Simulator, email: str, model_path: str, import_id: str, task: str) -> None:
+    """Cancel a running import task as `email`, as a model builder does in Anaplan's UI."""
+    client = Client(sim, email, model_path)
+    client.call("DELETE", f"@/imports/{import_id}/tasks/{task}").raise_for_status()
 
 
 def control(sim: Simulator, method: str, path: str, **kwargs: Any) -> requests.Response:

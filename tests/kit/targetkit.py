@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import csv
 import io
 import json
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
-
-import requests
 
 from target_anaplan.simulator import Simulator
 
@@ -85,45 +84,58 @@ def run_subprocess(config: dict, text: str, tmp_path: Path, **kwargs: Any) -> Ru
     return Run(done.stdout, done.stderr, done.returncode)
 
 
-# Reading back what landed in the simulator (its control API)
-
-
-def control(sim: Simulator, path: str) -> Any:
-    response = requests.get(f"{sim.url}/__sim__/{path}", timeout=10)
-    response.raise_for_status()
-    return response.json()
+# Reading back what landed in the simulator (its control API, called in process)
 
 
 def list_items(sim: Simulator, name: str, model: str = CORE_MODEL) -> dict[str, dict]:
     """A list's items keyed by code."""
-    items = control(sim, f"models/{model}/lists/{name}")["items"]
-    return {item["code"]: item for item in items}
+    return {item["code"]: item for item in sim.list_items(model, name)}
 
 
 def module_rows(sim: Simulator, name: str, model: str = CORE_MODEL) -> list[dict]:
-    return control(sim, f"models/{model}/modules/{name}")["rows"]
-
-
-def requests_log(sim: Simulator) -> list[dict]:
-    return control(sim, "requests")
+    return sim.module_rows(model, name)
 
 
 def task_starts(sim: Simulator, action_id: str) -> list[dict]:
-    return [
-        r
-        for r in requests_log(sim)
-        if r["method"] == "POST" and r["path"].endswith(f"/{action_id}/tasks")
-    ]
+    """The requests that started a task of the action (``POST .../{id}/tasks``)."""
+    return _posts(sim, f"/{action_id}/tasks")
 
 
 def completes(sim: Simulator, file_id: str) -> list[dict]:
     """Finished uploads of one file (``POST .../files/{id}/complete``)."""
-    return [
-        r
-        for r in requests_log(sim)
-        if r["method"] == "POST" and r["path"].endswith(f"/files/{file_id}/complete")
-    ]
+    return _posts(sim, f"/files/{file_id}/complete")
 
 
-def inject(sim: Simulator, fault: dict) -> None:
-    requests.post(f"{sim.url}/__sim__/faults", json=fault, timeout=10).raise_for_status()
+def _posts(sim: Simulator, path_end: str) -> list[dict]:
+    return [r for r in sim.requests() if r["method"] == "POST" and r["path"].endswith(path_end)]
+
+
+def uploads(sim: Simulator, file_id: str) -> int:
+    """How many uploads of the file were completed."""
+    return _file(sim, file_id)["uploads"]
+
+
+def last_upload(sim: Simulator, file_id: str) -> str:
+    """The text of the file's latest upload."""
+    return _content(_file(sim, file_id))
+
+
+def last_upload_codes(sim: Simulator, file_id: str) -> list[str]:
+    """The codes (first column) of the rows in the file's latest upload."""
+    return upload_codes(_file(sim, file_id))
+
+
+def upload_codes(file: dict[str, Any]) -> list[str]:
+    """The codes (first column) of the rows in a control-API file record's latest upload."""
+    return [row[0] for row in list(csv.reader(io.StringIO(_content(file))))[1:]]
+
+
+def _file(sim: Simulator, file_id: str) -> dict[str, Any]:
+    (file,) = [f for f in sim.files() if f["id"] == file_id]
+    return file
+
+
+def _content(file: dict[str, Any]) -> str:
+    """What the one user who uploaded the file sent last."""
+    (content,) = file["content"].values()
+    return content

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import requests
 
 from tests.kit.certgen import generate
 from tests.kit.oauthkit import (
@@ -43,7 +42,7 @@ def test_full_load_with_certificate_files(cert_sim, cert_bundle, tmp_path, data_
 
 def test_certificate_login_after_a_token_refused_mid_upload(cert_sim, cert_bundle, tmp_path):
     fault = {"kind": "http", "status": 401, "method": "PUT", "path": "/chunks/", "nth": 1}
-    requests.post(f"{cert_sim.url}/__sim__/faults", json=fault, timeout=10).raise_for_status()
+    cert_sim.add_fault(fault)
     config = target_config(
         cert_sim, certificate=cert_bundle.leaf_cert_pem, private_key=cert_bundle.leaf_key_pem
     )

@@ -9,7 +9,7 @@ from target_anaplan.anaplan.certificate import CertificateAuth
 from target_anaplan.anaplan.errors import AuthenticationError
 from target_anaplan.simulator import Simulator
 from tests.kit.certgen import generate
-from tests.kit.oauthkit import advance_clock, api_status, encrypted
+from tests.kit.oauthkit import api_status, encrypted
 
 PASSPHRASE = "cert-passphrase"
 
@@ -41,9 +41,9 @@ def test_login_with_files_and_an_encrypted_key(cert_sim, cert_bundle, tmp_path):
 def test_token_is_refreshed_near_expiry_and_replaced_after_it_lapsed(cert_sim, cert_bundle):
     auth = cert_auth(cert_sim, cert_bundle.leaf_cert_pem, cert_bundle.leaf_key_pem)
     first = auth.header()
-    advance_clock(cert_sim, 1900)  # inside the renewal margin: /token/refresh extends the token
+    cert_sim.advance_clock(1900)  # inside the renewal margin: /token/refresh extends the token
     assert auth.header() == first
-    advance_clock(cert_sim, 2200)  # now past even the extended expiry
+    cert_sim.advance_clock(2200)  # now past even the extended expiry
     assert api_status(cert_sim, first) == 401
     second = auth.header()  # refresh is refused, so it logs in again
     assert second != first

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import requests
 
 from target_anaplan.anaplan.token_store import TokenStore
 from target_anaplan.simulator import Simulator
@@ -93,7 +92,7 @@ def test_two_target_runs_share_one_rotating_store_at_the_same_time(sim, tmp_path
 
 def test_a_token_refused_mid_upload_is_replaced_and_the_upload_finishes(sim, tmp_path):
     fault = {"kind": "http", "status": 401, "method": "PUT", "path": "/chunks/", "nth": 1}
-    requests.post(f"{sim.url}/__sim__/faults", json=fault, timeout=10).raise_for_status()
+    sim.add_fault(fault)
     credentials = oauth_settings(ROTATING, tmp_path / "rot.json")
 
     status, _out, err = run_target(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import re
 import subprocess
 import sys
 
@@ -15,33 +14,20 @@ import requests
 from target_anaplan.anaplan.token_store import StoredToken, TokenStore, seed_hash
 from target_anaplan.auth_cli import Terminal, main
 from target_anaplan.simulator import Simulator
-from tests.kit.oauthkit import PLAIN, advance_clock, api_status, oauth_auth, oauth_scenario
-
-CALLBACK = "https://example.com/anaplan/callback"
+from tests.kit.oauthkit import (
+    CALLBACK,
+    PLAIN,
+    ApprovingSleep,
+    PastingStdin,
+    api_status,
+    oauth_auth,
+    oauth_scenario,
+)
 
 
 @pytest.fixture
 def sim(sim_with) -> Simulator:
     return sim_with(oauth_scenario())
-
-
-class ApprovingSleep:
-    """Stands in for time.sleep: moves the simulator clock instead of waiting, and approves
-    the device login on the third wait (after one on-time and one too-early poll)."""
-
-    def __init__(self, sim: Simulator, stderr: io.StringIO) -> None:
-        self.sim, self.stderr = sim, stderr
-        self.waits: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        advance_clock(self.sim, 1 if len(self.waits) == 2 else seconds)  # 2nd poll comes early
-        if len(self.waits) == 3:
-            user_code = re.search(r"confirm the code (\S+)\.", self.stderr.getvalue()).group(1)
-            response = requests.post(
-                f"{self.sim.url}/__sim__/device/approve", json={"user_code": user_code}, timeout=10
-            )
-            assert response.status_code == 200, response.text
 
 
 def test_device_login_polls_politely_and_stores_a_token_the_target_can_use(sim, tmp_path):
@@ -69,26 +55,12 @@ def test_device_login_polls_politely_and_stores_a_token_the_target_can_use(sim, 
 def test_device_login_that_is_never_approved_expires(sim, tmp_path):
     stderr = io.StringIO()
     terminal = Terminal(stdin=io.StringIO(), stdout=io.StringIO(), stderr=stderr,
-                        sleep=lambda s: advance_clock(sim, 1000))  # fmt: skip
+                        sleep=lambda s: sim.advance_clock(1000))  # fmt: skip
     argv = ["login", "--client-id", "device-client", "--device", "--oauth-base-url", sim.url,
             "--token-store", str(tmp_path / "d.json")]  # fmt: skip
     assert main(argv, terminal) == 1
     assert "expired before it was approved" in stderr.getvalue()
     assert not (tmp_path / "d.json").exists()
-
-
-class PastingStdin(io.StringIO):
-    """The person: opens the printed authorize URL, then pastes where the browser landed."""
-
-    def __init__(self, stderr: io.StringIO, *, code_only: bool = False) -> None:
-        super().__init__()
-        self.stderr, self.code_only = stderr, code_only
-
-    def readline(self, *_args: object) -> str:
-        url = re.search(r"(http://\S+/auth/authorize\?\S+)", self.stderr.getvalue()).group(1)
-        landed = requests.get(url, allow_redirects=False, timeout=10).headers["Location"]
-        assert landed.startswith(CALLBACK)
-        return (landed.split("code=")[1].split("&")[0] if self.code_only else landed) + "\n"
 
 
 @pytest.mark.parametrize("code_only", [False, True])

@@ -17,7 +17,6 @@ from tests.kit.oauthkit import (
     PLAIN,
     ROTATING,
     ROTATING_LIFESPAN_S,
-    advance_clock,
     api_status,
     oauth_auth,
     oauth_scenario,
@@ -71,7 +70,7 @@ def test_expiry_renews_the_access_token(sim, tmp_path):
     clock = sim.state.clock  # the auth sees the simulator's time, as a real client sees real time
     auth = oauth_auth(sim, ROTATING, tmp_path / "rot.json", clock=clock)
     first = auth.header()
-    advance_clock(sim, 2200)
+    sim.advance_clock(2200)
     assert api_status(sim, first) == 401
     second = auth.header()
     assert second != first
@@ -81,7 +80,7 @@ def test_expiry_renews_the_access_token(sim, tmp_path):
 def test_after_a_401_the_token_is_replaced(sim, tmp_path):
     auth = oauth_auth(sim, PLAIN, tmp_path / "plain.json")
     first = auth.header()
-    advance_clock(sim, 2200)
+    sim.advance_clock(2200)
     assert api_status(sim, first) == 401
     auth.invalidate(first)
     assert api_status(sim, auth.header()) == 200
@@ -102,7 +101,7 @@ def test_a_token_spent_elsewhere_fails_with_reauthorize_instructions(sim, tmp_pa
 def test_a_token_past_its_lifespan_fails_with_reauthorize_instructions(sim, tmp_path):
     auth = oauth_auth(sim, ROTATING, tmp_path / "rot.json", clock=sim.state.clock)
     auth.invalidate(auth.header())
-    advance_clock(sim, ROTATING_LIFESPAN_S + 60)
+    sim.advance_clock(ROTATING_LIFESPAN_S + 60)
     with pytest.raises(AuthenticationError, match="target-anaplan-admin login"):
         auth.header()
 

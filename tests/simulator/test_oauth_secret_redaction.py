@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import requests
-from test_oauth_login_cli import CALLBACK, ApprovingSleep, PastingStdin
 
 from target_anaplan.anaplan.credentials import Credentials, make_auth
 from target_anaplan.anaplan.errors import AnaplanError
@@ -19,7 +18,15 @@ from target_anaplan.anaplan.token_store import TokenStore
 from target_anaplan.auth_cli import Terminal, main
 from target_anaplan.settings import Settings
 from tests.kit.certgen import generate
-from tests.kit.oauthkit import ROTATING, encrypted, oauth_scenario, spend
+from tests.kit.oauthkit import (
+    CALLBACK,
+    ROTATING,
+    ApprovingSleep,
+    PastingStdin,
+    encrypted,
+    oauth_scenario,
+    spend,
+)
 
 PASSWORD = "pw-Qx7Password-SECRET"
 CLIENT_SECRET = "cs-Qx7ClientSecret-SECRET"

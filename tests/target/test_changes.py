@@ -3,8 +3,6 @@ the source; the store moves only with a successful commit."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import os
@@ -14,22 +12,21 @@ import sys
 import time
 
 import pytest
-import requests
 
 from target_anaplan.anaplan.errors import ActionFailedError
 from target_anaplan.errors import ConfigError, DeleteGuardError
-from target_anaplan.simulator import Simulator
+from tests.kit.simkit import cancel_import
 from tests.kit.singer import activate_version, lines, record, schema, state
 from tests.kit.targetkit import (
     CORE_MODEL,
     USER,
     core_config,
-    inject,
+    last_upload_codes,
     list_items,
     module_rows,
-    requests_log,
     run_in_process,
     task_starts,
+    uploads,
 )
 
 PRODUCTS_FILE, PRODUCTS_IMPORT, SALES_FILE = "113000000000", "112000000000", "113000000001"
@@ -73,34 +70,23 @@ def full_table(*rows: dict, run: int) -> str:
     )
 
 
-def last_upload(sim: Simulator, file_id: str = PRODUCTS_FILE) -> list[str]:
-    """The codes in the file's latest upload."""
-    (file,) = [f for f in sim.files() if f["id"] == file_id]
-    (content,) = file["content"].values()
-    return [line[0] for line in list(csv.reader(io.StringIO(content)))[1:]]
-
-
-def uploads(sim: Simulator, file_id: str = PRODUCTS_FILE) -> int:
-    return next(f["uploads"] for f in sim.files() if f["id"] == file_id)
-
-
 @pytest.mark.parametrize(
     ("mode", "third_run_sends"), [("insert", ["P4"]), ("upsert", ["P2", "P4"])]
 )
 def test_a_full_table_stream_sends_only_what_its_mode_asks(sim, mode, third_run_sends, caplog):
     config = core_config(sim, {"products": PRODUCTS | {"mode": mode}})
     first = run_in_process(config, full_table(row("P1"), row("P2"), row("P3"), run=1))
-    assert last_upload(sim) == ["P1", "P2", "P3"]
+    assert last_upload_codes(sim, PRODUCTS_FILE) == ["P1", "P2", "P3"]
     assert first.states == [{"run": 1}]
 
     second = run_in_process(config, full_table(row("P1"), row("P2"), row("P3"), run=2))
-    assert uploads(sim) == 1  # nothing changed: nothing uploaded
+    assert uploads(sim, PRODUCTS_FILE) == 1  # nothing changed: nothing uploaded
     assert len(task_starts(sim, PRODUCTS_IMPORT)) == 1  # and no import ran
     assert second.states == [{"run": 2}]
 
     with caplog.at_level(logging.INFO):
         third = run_in_process(config, full_table(row("P1"), row("P2", 9.99), row("P4"), run=3))
-    assert last_upload(sim) == third_run_sends
+    assert last_upload_codes(sim, PRODUCTS_FILE) == third_run_sends
     assert third.states == [{"run": 3}]
     changed = mode == "upsert"
     assert "new 1, changed 1, unchanged 1, deleted 0" in caplog.text
@@ -113,7 +99,7 @@ def test_upsert_skips_the_unchanged_row_an_incremental_tap_resends(sim):
     run_in_process(config, full_table(row("P1"), row("P2"), run=1))
     # tap-postgres resends the row at its bookmark (P2), unchanged, with the new ones.
     run_in_process(config, full_table(row("P2"), row("P3"), run=2))
-    assert last_upload(sim) == ["P3"]
+    assert last_upload_codes(sim, PRODUCTS_FILE) == ["P3"]
 
 
 def test_a_key_setting_stands_in_for_missing_key_properties(sim):
@@ -121,7 +107,7 @@ def test_a_key_setting_stands_in_for_missing_key_properties(sim):
     no_key = lines(schema("products", PRODUCT), *(record("products", row(c)) for c in "AB"))
     run_in_process(config, no_key)
     run_in_process(config, no_key)
-    assert uploads(sim) == 1
+    assert uploads(sim, PRODUCTS_FILE) == 1
 
 
 def test_upsert_without_a_key_fails_at_the_schema(sim):
@@ -156,7 +142,7 @@ def test_a_row_gone_from_a_full_snapshot_is_deleted_from_the_list(sim, how):
         assert len(task_starts(sim, DELETE_ACTION)) == 1
     # The store forgot P3: sent again, it is new.
     run_in_process(config, full_table(row("P1"), row("P2"), row("P3"), row("P4"), run=3))
-    assert last_upload(sim) == ["P3"]
+    assert last_upload_codes(sim, PRODUCTS_FILE) == ["P3"]
 
 
 def test_a_closing_activate_version_drives_the_delete(sim):
@@ -259,31 +245,19 @@ def test_the_delete_guard_refuses_a_run_that_would_delete_too_much(sim):
 
 def test_a_failed_import_leaves_the_tracking_as_it_was(sim):
     config = core_config(sim, {"products": PRODUCTS | {"mode": "upsert"}})
-    inject(sim, {"kind": "fail", "action_id": PRODUCTS_IMPORT, "message": "broke"})
+    sim.add_fault({"kind": "fail", "action_id": PRODUCTS_IMPORT, "message": "broke"})
     with pytest.raises(ActionFailedError):
         run_in_process(config, full_table(row("P1"), row("P2"), run=1))
     run_in_process(config, full_table(row("P1"), row("P2"), run=2))
-    assert last_upload(sim) == ["P1", "P2"]
+    assert last_upload_codes(sim, PRODUCTS_FILE) == ["P1", "P2"]
     assert sorted(list_items(sim, "Products")) == ["P1", "P2"]
-
-
-def cancel_task(sim: Simulator, import_id: str, task_id: str) -> None:
-    login = requests.post(
-        f"{sim.url}/token/authenticate", auth=(USER["username"], USER["password"]), timeout=10
-    )
-    token = login.json()["tokenInfo"]["tokenValue"]
-    path = f"/2/0/models/{CORE_MODEL}/imports/{import_id}/tasks/{task_id}"
-    answer = requests.delete(
-        f"{sim.url}{path}", headers={"Authorization": f"AnaplanAuthToken {token}"}, timeout=10
-    )
-    answer.raise_for_status()
 
 
 def test_a_kill_in_mid_commit_leaves_the_tracking_as_it_was(sim, tmp_path):
     config = core_config(sim, {"products": PRODUCTS | {"mode": "upsert"}})
     config_file = tmp_path / "config.json"
     config_file.write_text(json.dumps(config))
-    inject(sim, {"kind": "hold", "action_id": PRODUCTS_IMPORT, "polls": 1_000_000})
+    sim.add_fault({"kind": "hold", "action_id": PRODUCTS_IMPORT, "polls": 1_000_000})
     process = subprocess.Popen(
         [sys.executable, "-m", "target_anaplan", "--config", str(config_file)],
         stdin=subprocess.PIPE,
@@ -303,9 +277,9 @@ def test_a_kill_in_mid_commit_leaves_the_tracking_as_it_was(sim, tmp_path):
     process.wait(timeout=30)
     # The killed run's import still holds the model: cancel it, as a model builder would.
     (task,) = [t for t in sim.tasks() if t["taskState"] != "COMPLETE"]
-    cancel_task(sim, PRODUCTS_IMPORT, task["taskId"])
+    cancel_import(sim, USER["username"], f"/models/{CORE_MODEL}", PRODUCTS_IMPORT, task["taskId"])
     assert sorted(list_items(sim, "Products")) == []
 
     run_in_process(config, full_table(row("P1"), row("P2"), run=2))
-    assert last_upload(sim) == ["P1", "P2"]
-    assert len([r for r in requests_log(sim) if r["path"].endswith("/complete")]) == 2
+    assert last_upload_codes(sim, PRODUCTS_FILE) == ["P1", "P2"]
+    assert len([r for r in sim.requests() if r["path"].endswith("/complete")]) == 2

@@ -13,12 +13,10 @@ from target_anaplan.target import TargetAnaplan
 from tests.kit.singer import lines, record, schema, state
 from tests.kit.targetkit import (
     completes,
-    control,
     core_config,
-    inject,
+    last_upload,
     list_items,
     module_rows,
-    requests_log,
     run_in_process,
     task_starts,
 )
@@ -158,7 +156,7 @@ def test_missing_header_column_fails_before_any_upload(sim):
     assert "Launched" in message
     assert "Active" in message
     assert "Launch" in message  # the near match
-    assert not [r for r in requests_log(sim) if "/chunks" in r["path"]]
+    assert not [r for r in sim.requests() if "/chunks" in r["path"]]
 
 
 def test_insert_mode_commits_each_batch_alone(sim):
@@ -261,8 +259,8 @@ def test_all_mode_keeps_one_file_across_schema_changes(sim):
 
 
 def test_failed_import_fails_the_run_without_state(sim):
-    inject(
-        sim, {"kind": "fail", "action_id": CUSTOMERS_IMPORT, "message": "Customers import broke"}
+    sim.add_fault(
+        {"kind": "fail", "action_id": CUSTOMERS_IMPORT, "message": "Customers import broke"}
     )
     out = []
     with pytest.raises(Exception, match="Customers") as failure:
@@ -278,7 +276,7 @@ def test_failed_import_fails_the_run_without_state(sim):
 
 
 def test_rejected_rows_fail_the_run_and_keep_the_dump(sim, tmp_path):
-    inject(sim, {"kind": "reject", "action_id": CUSTOMERS_IMPORT, "rows": 1})
+    sim.add_fault({"kind": "reject", "action_id": CUSTOMERS_IMPORT, "rows": 1})
     dumps = tmp_path / "dumps"
     config = core_config(sim, customers_stream("all"), failure_dump_dir=str(dumps))
     with pytest.raises(Exception, match="max_failed_rows") as failure:
@@ -289,7 +287,7 @@ def test_rejected_rows_fail_the_run_and_keep_the_dump(sim, tmp_path):
 
 
 def test_rejected_rows_only_warn_without_threshold(sim, tmp_path, caplog):
-    inject(sim, {"kind": "reject", "action_id": CUSTOMERS_IMPORT, "rows": 1})
+    sim.add_fault({"kind": "reject", "action_id": CUSTOMERS_IMPORT, "rows": 1})
     config = core_config(
         sim, customers_stream("all"), max_failed_rows=None, failure_dump_dir=str(tmp_path)
     )
@@ -304,7 +302,7 @@ def test_rejected_rows_only_warn_without_threshold(sim, tmp_path, caplog):
 def test_two_streams_two_data_sources_with_imports(sim, concurrency):
     # regions.txt feeds an import and a process; the import is held in progress for a
     # few polls, so the request log shows whether the process started meanwhile.
-    inject(sim, {"kind": "hold", "action_id": REGIONS_IMPORT, "polls": 4})
+    sim.add_fault({"kind": "hold", "action_id": REGIONS_IMPORT, "polls": 4})
     streams = customers_stream("all") | {
         "regions": {
             "file": "regions.txt",
@@ -328,7 +326,7 @@ def test_two_streams_two_data_sources_with_imports(sim, concurrency):
     assert sorted(list_items(sim, "Regions")) == ["AMER"]
     assert sorted(list_items(sim, "Customers")) == ["C1", "C2"]
     assert run.states == [{"n": 1}]
-    log = requests_log(sim)
+    log = sim.requests()
     import_post = _first(log, "POST", f"/imports/{REGIONS_IMPORT}/tasks")
     process_post = _first(log, "POST", f"/processes/{REGIONS_PROCESS}/tasks")
     last_import_poll = max(
@@ -434,8 +432,7 @@ def test_tab_separated_data_source(sim):
         "EMEA": "Europe, Middle East\tand Africa",
         "AMER": 'The "Americas"',
     }
-    body = sim_file_text(sim, REGIONS_FILE)
-    assert body.splitlines()[0] == "Code\tName"
+    assert last_upload(sim, REGIONS_FILE).splitlines()[0] == "Code\tName"
 
 
 NOTE_SCHEMA = {
@@ -546,7 +543,7 @@ def test_meltanos_connection_test_stream_is_taken_as_a_connection_check(sim, cap
     assert "Meltano's connection test" in caplog.text
     assert "model 'Core Model' found" in caplog.text
     assert run.states == [{"meltano": 1}]
-    assert not [r for r in requests_log(sim) if "/chunks" in r["path"]]
+    assert not [r for r in sim.requests() if "/chunks" in r["path"]]
 
 
 def test_unmapped_stream_is_skipped_when_ignored(sim, caplog):
@@ -571,15 +568,6 @@ def test_unknown_workspace_fails_before_reading_input(sim):
     config = core_config(sim, customers_stream("all")) | {"workspace": "Nope"}
     with pytest.raises(Exception, match="Target Tests"):
         run_in_process(config, "this is not read\n")
-
-
-def sim_file_text(sim, file_id: str) -> str:
-    """The content the loader uploaded to one file, decoded."""
-    files = control(sim, "files")
-    entries = files["files"] if isinstance(files, dict) else files
-    entry = next(f for f in entries if str(f["id"]) == file_id)
-    content = entry["content"]
-    return next(iter(content.values())) if isinstance(content, dict) else content
 
 
 def test_invalid_record_names_stream_record_and_field(sim):

@@ -13,9 +13,7 @@ from tests.kit.singer import lines, record, schema, state
 from tests.kit.targetkit import (
     completes,
     core_config,
-    inject,
     list_items,
-    requests_log,
     run_in_process,
     run_subprocess,
     task_starts,
@@ -52,7 +50,7 @@ def test_a_dry_run_writes_the_csv_and_changes_nothing(sim, tmp_path, caplog):
 
     assert (out / "customers.csv").read_text() == "id,city\nC1,City C1\nC2,City C2\n"
     assert completes(sim, CUSTOMERS_FILE) == []  # nothing uploaded
-    assert not [r for r in requests_log(sim) if r["method"] in ("PUT", "DELETE")]
+    assert not [r for r in sim.requests() if r["method"] in ("PUT", "DELETE")]
     assert task_starts(sim, CUSTOMERS_IMPORT) == []  # no task
     assert run.states == []  # no state
     assert "would upload 2 rows" in caplog.text
@@ -104,7 +102,7 @@ def test_the_summary_and_the_json_report_on_success(sim, tmp_path, caplog):
 
 
 def test_the_summary_and_the_json_report_on_failure(sim, tmp_path):
-    inject(sim, {"kind": "fail", "action_id": CUSTOMERS_IMPORT, "message": "Customers broke"})
+    sim.add_fault({"kind": "fail", "action_id": CUSTOMERS_IMPORT, "message": "Customers broke"})
     report = tmp_path / "run.json"
     config = core_config(sim, customers(), run_report_path=str(report))
     run = run_subprocess(config, customer_run("C1"), tmp_path)
@@ -120,7 +118,7 @@ def test_the_summary_and_the_json_report_on_failure(sim, tmp_path):
 
 
 def test_progress_lines_while_reading_and_while_an_import_runs(sim, tmp_path):
-    inject(sim, {"kind": "hold", "action_id": CUSTOMERS_IMPORT, "polls": 40})
+    sim.add_fault({"kind": "hold", "action_id": CUSTOMERS_IMPORT, "polls": 40})
     ids = [f"C{n}" for n in range(3000)]
     config = core_config(sim, customers(), progress_interval_s=0.000001)
     run = run_subprocess(config, customer_run(*ids), tmp_path)

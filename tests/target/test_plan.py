@@ -17,10 +17,8 @@ from tests.kit.targetkit import (
     CORE,
     CORE_MODEL,
     core_config,
-    inject,
     list_items,
     module_rows,
-    requests_log,
     run_in_process,
     run_subprocess,
     sim_config,
@@ -87,7 +85,7 @@ def starts_in_order(sim: Simulator, *action_ids: str) -> list[str]:
     wanted = {f"/{a}/tasks" for a in action_ids}
     return [
         r["path"].rsplit("/", 2)[-2]
-        for r in requests_log(sim)
+        for r in sim.requests()
         if r["method"] == "POST" and any(r["path"].endswith(w) for w in wanted)
     ]
 
@@ -183,7 +181,7 @@ def test_load_order_names_only_configured_streams(sim):
 
 
 def test_a_failing_list_commit_stops_the_module_commit_and_holds_the_state(sim):
-    inject(sim, {"kind": "fail", "action_id": PRODUCTS_IMPORT, "message": "Products broke"})
+    sim.add_fault({"kind": "fail", "action_id": PRODUCTS_IMPORT, "message": "Products broke"})
     config = core_config(sim, {"sales": SALES, "products": PRODUCTS})
     out = []
     with pytest.raises(ActionFailedError, match="Products broke"):
@@ -215,8 +213,7 @@ def test_insert_mode_acknowledges_each_committed_batch(sim, tmp_path):
             messages += [region(f"R{n}"), state({"bookmark": n})]
         return lines(*messages)
 
-    inject(
-        sim,
+    sim.add_fault(
         {
             "kind": "http",
             "status": 423,

@@ -60,14 +60,8 @@ class TestTargetAnaplanStandard(StandardTargetTests):
     @pytest.fixture(scope="class")
     @classmethod
     def resource(cls):
-        requests_reset()
+        _SIM.reset()
         yield
-
-
-def requests_reset() -> None:
-    import requests  # noqa: PLC0415
-
-    requests.post(f"{_SIM.url}/__sim__/reset", timeout=10).raise_for_status()
 
 
 def _run(name: str) -> None:
@@ -77,7 +71,7 @@ def _run(name: str) -> None:
 
 def test_standard_streams_land_in_the_model():
     """The standard inputs are really loaded: read back a few of them from the lists."""
-    requests_reset()
+    _SIM.reset()
     for name in (
         "encoded_string_data",
         "special_chars_in_attributes",

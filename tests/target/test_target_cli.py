@@ -11,14 +11,7 @@ import sys
 import time
 
 from tests.kit.singer import lines, record, schema, state
-from tests.kit.targetkit import (
-    completes,
-    core_config,
-    inject,
-    list_items,
-    requests_log,
-    run_subprocess,
-)
+from tests.kit.targetkit import completes, core_config, list_items, run_subprocess
 
 CUSTOMER = {"id": {"type": "string"}, "city": {"type": "string"}}
 CUSTOMERS = {"file": "customers.csv", "imports": ["Customers from customers.csv"]}
@@ -56,7 +49,7 @@ def test_invalid_config_is_one_line(sim, tmp_path):
     run = run_subprocess(config, customer_lines(1), tmp_path)
 
     assert_one_line_failure(run, "replace")
-    assert not requests_log(sim)
+    assert not sim.requests()
 
 
 def test_wrong_password_is_one_line(sim, tmp_path):
@@ -80,7 +73,7 @@ def test_missing_header_column_is_one_line_before_upload(sim, tmp_path):
 
 
 def test_failed_import_exits_1_without_state(sim, tmp_path):
-    inject(sim, {"kind": "fail", "action_id": "112000000004", "message": "Mapping is broken"})
+    sim.add_fault({"kind": "fail", "action_id": "112000000004", "message": "Mapping is broken"})
     run = run_subprocess(core_config(sim, {"customers": CUSTOMERS}), customer_lines(2), tmp_path)
 
     assert_one_line_failure(run, "Customers from customers.csv")
@@ -96,7 +89,7 @@ def test_bad_input_line_is_one_line(sim, tmp_path):
 def test_sigterm_mid_stream_commits_nothing_partial(sim, tmp_path):
     # regions (insert, 2 rows per commit) is stuck in its import when the signal comes;
     # customers (all mode) has rows spooled that must never be uploaded as "all".
-    inject(sim, {"kind": "hold", "action_id": "112000000002", "polls": 1_000_000})
+    sim.add_fault({"kind": "hold", "action_id": "112000000002", "polls": 1_000_000})
     spool_root = tmp_path / "tmp"
     spool_root.mkdir()
     config_file = tmp_path / "config.json"
@@ -128,7 +121,7 @@ def test_sigterm_mid_stream_commits_nothing_partial(sim, tmp_path):
     wait_for(
         lambda: any(
             r["method"] == "POST" and r["path"].endswith("/112000000002/tasks")
-            for r in requests_log(sim)
+            for r in sim.requests()
         )
     )
 
@@ -195,7 +188,7 @@ def test_settings_mistake_is_one_line(sim, tmp_path):
     run = run_subprocess(config, customer_lines(1), tmp_path)
 
     assert_one_line_failure(run, "api_base_url", "https://")
-    assert not requests_log(sim)
+    assert not sim.requests()
 
 
 def test_config_from_environment_variables(sim, tmp_path):

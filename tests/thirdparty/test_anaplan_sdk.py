@@ -15,7 +15,7 @@ from anaplan_sdk.models import CompletedTask, ModelWithTransactionInfo
 
 from target_anaplan.simulator import Simulator
 from tests.kit import certgen
-from tests.kit.oauthkit import ROTATING, advance_clock, spend, token_requests
+from tests.kit.oauthkit import ROTATING, spend, token_requests
 from tests.kit.sdkkit import ROTATING_ACCESS_LIFETIME_S, STALE_TOKEN, SimulatorTransport
 from tests.kit.simkit import (
     ARCHIVE_MODEL_ID,
@@ -30,7 +30,6 @@ from tests.kit.simkit import (
     USER,
     WORKSPACE_ID,
     Client,
-    control,
     values,
 )
 
@@ -213,7 +212,7 @@ def test_oauth_refresh_with_a_rotating_token(sdk, sim: Simulator, transport) -> 
     assert auth.token["expires_in"] == ROTATING_ACCESS_LIFETIME_S
     assert "POST us1a.app.anaplan.com/oauth/token" in transport.seen
     assert spend(sim, ROTATING, ROTATING["refresh_token"]).json()["error"] == "invalid_grant"
-    advance_clock(sim, ROTATING_ACCESS_LIFETIME_S + 1)  # the access token expires: 401, refresh
+    sim.advance_clock(ROTATING_ACCESS_LIFETIME_S + 1)  # the access token expires: 401, refresh
     assert client.get_model().name == "Demo Model"
     second = auth.token["refresh_token"]
     assert second not in (first, ROTATING["refresh_token"])
@@ -230,9 +229,7 @@ def test_certificate_login_once_registered(sdk, sim) -> None:
 
     with pytest.raises(InvalidCredentialsException):
         cert_client().get_workspaces()
-    registered = control(sim, "POST", f"/users/{USER}/certificates",
-                         json={"certificate": cert_bundle.leaf_cert_pem})  # fmt: skip
-    assert registered.status_code == 200
+    sim.register_certificate(USER, cert_bundle.leaf_cert_pem)
     assert len(cert_client().get_workspaces()) == 2
     logins = [(r["path"], r["status"]) for r in sim.requests() if r["path"].startswith("/token")]
     assert logins == [("/token/authenticate", 401), ("/token/authenticate", 201)]
