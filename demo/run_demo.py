@@ -104,7 +104,7 @@ def main() -> None:
             print("\nRun 1: every row (environment mirror: FULL_TABLE, upsert, deletes: delete)")
             show_change_counts(stack, timed_run(meltano, stack, "run", "demo"))
             print("Products list in the model:")
-            show_products(sim.list_items("Products"))
+            show_products(sim.list_items("Demo Model", "Products"))
 
             stack.add_second_round(pg)
             new = ", ".join(row[0] for row in stack.NEW_PRODUCTS)
@@ -116,7 +116,7 @@ def main() -> None:
             print(f"products.csv, upload #{file['uploads']}: only the new and changed rows")
             print("  " + content.strip().replace("\n", "\n  "))
             print(f"Products list in the model ({stack.DELETED_CODE} deleted):")
-            show_products(sim.list_items("Products"))
+            show_products(sim.list_items("Demo Model", "Products"))
             codes = [key[0] for key in stack.tracked_keys(pg)]
             print(f"\nChange store (database {stack.CHANGE_STORE_DATABASE}): {len(codes)} keys "
                   f"for products.csv: {', '.join(codes)}")  # fmt: skip

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BIN_DIR = Path(sys.executable).parent
@@ -213,17 +214,56 @@ def upsert_product(pg: EmbeddedPostgres, *row: object, updated_at: str) -> None:
     )
 
 
-class SimulatorProcess:
+class SimulatorControl:
+    """The simulator's control API (/__sim__/) over HTTP, for a simulator in another process:
+    the calls an in-process Simulator has as methods, by the same names and arguments."""
+
+    def __init__(self, url: str = "") -> None:
+        self.url = url
+
+    def list_items(self, model: str, name: str) -> list[dict[str, Any]]:
+        """A list's items; `model` is an id or a name."""
+        return self._call("GET", f"/models/{quote(model)}/lists/{quote(name)}")["items"]
+
+    def module_rows(self, model: str, name: str) -> list[dict[str, Any]]:
+        """A module's rows (dimension item codes and line item values)."""
+        return self._call("GET", f"/models/{quote(model)}/modules/{quote(name)}")["rows"]
+
+    def files(self) -> list[dict[str, Any]]:
+        """Every file: content per user, completed uploads."""
+        return self._call("GET", "/files")
+
+    def tasks(self) -> list[dict[str, Any]]:
+        """Every task, oldest first."""
+        return self._call("GET", "/tasks")
+
+    def add_fault(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """Inject a fault (docs/simulator.md); returns it with its id."""
+        return self._call("POST", "/faults", spec)["fault"]
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        request = urllib.request.Request(
+            f"{self.url}/__sim__{path}",
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+            method=method,
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.load(response)
+
+
+class SimulatorProcess(SimulatorControl):
     """`anaplan-simulator` as a subprocess, the way a user would run it."""
 
     def __init__(self, scenario: Path = EXAMPLE_SCENARIO, log_path: Path | None = None) -> None:
+        super().__init__()
         self.scenario = scenario
         self.log_path = log_path or Path(tempfile.mkstemp(prefix="anaplan-sim-", suffix=".log")[1])
-        self.url = ""
+        self.page_url = ""
         self._proc: subprocess.Popen[str] | None = None
 
     def start(self) -> SimulatorProcess:
-        """Start on a free port and read the URL it prints; returns self."""
+        """Start on a free port and read the URLs it prints (its own, its page's); returns self."""
         with self.log_path.open("w") as log:
             self._proc = subprocess.Popen(
                 [str(BIN_DIR / "anaplan-simulator"), "--scenario", str(self.scenario),
@@ -239,35 +279,16 @@ class SimulatorProcess:
             self.stop()
             raise RuntimeError(f"anaplan-simulator did not start: {line!r}\n{self.log()}")
         self.url = match.group(0)
+        self.page_url = self._proc.stdout.readline().strip().rsplit(" ", 1)[-1]
         return self
 
     def log(self) -> str:
         """The simulator's stderr so far."""
         return self.log_path.read_text(errors="replace")
 
-    def get(self, path: str) -> Any:
-        """GET a control API path (e.g. /__sim__/files) and decode the JSON."""
-        with urllib.request.urlopen(self.url + path, timeout=30) as response:
-            return json.load(response)
-
-    def post(self, path: str, body: dict[str, Any]) -> Any:
-        """POST JSON to a control API path (e.g. /__sim__/faults) and decode the answer."""
-        request = urllib.request.Request(
-            self.url + path,
-            data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.load(response)
-
-    def list_items(self, name: str) -> list[dict[str, Any]]:
-        """Items of a list in the example model."""
-        return self.get(f"/__sim__/models/{MODEL_ID}/lists/{name}")["items"]
-
     def file(self, name: str) -> dict[str, Any]:
         """The simulator's record of one file (content per user, upload count)."""
-        return next(f for f in self.get("/__sim__/files") if f["name"] == name)
+        return next(f for f in self.files() if f["name"] == name)
 
     def stop(self) -> None:
         """Stop the simulator (SIGTERM, then SIGKILL)."""

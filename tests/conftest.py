@@ -1,4 +1,5 @@
-"""Shared fixtures: an in-process Anaplan simulator and a builder for scenario dicts."""
+"""Shared fixtures: an in-process Anaplan simulator, one as a separate process, and a builder
+for scenario dicts."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from demo import stack
 from target_anaplan.simulator import EXAMPLE_SCENARIO, Simulator
 
 EXTRA_USERS = [{"email": "other@example.com", "password": "other-password", "certificates": []}]
@@ -72,6 +74,15 @@ def sim_with() -> Iterator[Callable[..., Simulator]]:
     yield start
     for sim in started:
         sim.stop()
+
+
+@pytest.fixture
+def simulator_process(tmp_path: Path) -> Iterator[stack.SimulatorProcess]:
+    """`anaplan-simulator` on the example scenario as a separate process, as a user runs it;
+    its control API over HTTP has the in-process Simulator's method names."""
+    process = stack.SimulatorProcess(log_path=tmp_path / "simulator.log").start()
+    yield process
+    process.stop()
 
 
 ARTIFACTS_DIR = Path(__file__).resolve().parent.parent / "test-artifacts"

@@ -46,11 +46,9 @@ def products(postgres: stack.EmbeddedPostgres) -> stack.EmbeddedPostgres:
 
 
 @pytest.fixture
-def sim(tmp_path: Path) -> Iterator[stack.SimulatorProcess]:
-    """`anaplan-simulator` with the example scenario, as a separate process."""
-    process = stack.SimulatorProcess(log_path=tmp_path / "simulator.log").start()
-    yield process
-    process.stop()
+def sim(simulator_process: stack.SimulatorProcess) -> stack.SimulatorProcess:
+    """The simulator the pipelines load into: `anaplan-simulator` as a separate process."""
+    return simulator_process
 
 
 @pytest.fixture

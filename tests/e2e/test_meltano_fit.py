@@ -48,14 +48,12 @@ def test_a_warn_only_threshold_set_through_meltano_lets_a_rejected_row_pass(
     meltano: stack.Meltano, sim: stack.SimulatorProcess, restored_meltano_yml: None
 ) -> None:
     stack.run_checked(meltano, "config", "set", "target-anaplan", "max_failed_rows", "warn")
-    sim.post(
-        "/__sim__/faults", {"kind": "reject", "action_id": stack.PRODUCTS_IMPORT_ID, "rows": 1}
-    )
+    sim.add_fault({"kind": "reject", "action_id": stack.PRODUCTS_IMPORT_ID, "rows": 1})
 
     result = stack.run_checked(meltano, "run", "tap-postgres", "target-anaplan")
 
     assert "Anaplan failed 1 and ignored 0 rows (accepted by settings)" in result.stderr
-    assert len(sim.list_items("Products")) == len(stack.SEED_PRODUCTS) - 1
+    assert len(sim.list_items(stack.MODEL_ID, "Products")) == len(stack.SEED_PRODUCTS) - 1
     assert meltano.state(), "the state is saved: the run passed"
 
 

@@ -16,10 +16,10 @@ from demo import stack
 from tests.kit.productkit import (
     SECOND_ROUND_CODES,
     SECOND_ROUND_ROWS,
-    codes_in_last_upload,
     expected_items,
     items_by_code,
 )
+from tests.kit.targetkit import upload_codes
 
 pytestmark = pytest.mark.e2e
 
@@ -47,7 +47,7 @@ def test_each_run_sends_only_new_and_changed_rows_and_deletes_the_removed_items(
     expected = expected_items(stack.SEED_PRODUCTS)
     assert items_by_code(sim) == expected
     first = sim.file("products.csv")
-    assert sorted(codes_in_last_upload(first)) == sorted(expected)
+    assert sorted(upload_codes(first)) == sorted(expected)
     assert stack.tracked_keys(products) == tracked(expected)
 
     stack.add_second_round(products)
@@ -57,20 +57,20 @@ def test_each_run_sends_only_new_and_changed_rows_and_deletes_the_removed_items(
     second = sim.file("products.csv")
     assert second["uploads"] == first["uploads"] + 1
     # The tap read all 10 rows; the 6 unchanged ones stayed behind.
-    assert sorted(codes_in_last_upload(second)) == SECOND_ROUND_CODES
+    assert sorted(upload_codes(second)) == SECOND_ROUND_CODES
     loaded = items_by_code(sim)
     assert stack.DELETED_CODE not in loaded
     del expected[stack.DELETED_CODE]
     expected.update(expected_items(SECOND_ROUND_ROWS))
     assert loaded == expected
     assert stack.tracked_keys(products) == tracked(expected)
-    tasks = sim.get("/__sim__/tasks")
+    tasks = sim.tasks()
 
     counts = run_pipeline(mirror_meltano)
 
     assert counts == "new 0, changed 0, unchanged 10, deleted 0 (unchanged skipped)"
     # Nothing changed: nothing uploaded, no import run.
     assert sim.file("products.csv")["uploads"] == second["uploads"]
-    assert sim.get("/__sim__/tasks") == tasks
+    assert sim.tasks() == tasks
     assert items_by_code(sim) == expected
     assert stack.tracked_keys(products) == tracked(expected)

@@ -18,10 +18,10 @@ from tests.kit.productkit import (
     SECOND_ROUND_CODES,
     SECOND_ROUND_ROWS,
     assert_matches_recorded_fixture,
-    codes_in_last_upload,
     expected_items,
     items_by_code,
 )
+from tests.kit.targetkit import upload_codes
 
 pytestmark = pytest.mark.e2e
 
@@ -48,7 +48,7 @@ def test_first_run_loads_every_row_then_second_run_only_new_and_changed_rows(
     expected = expected_items(stack.SEED_PRODUCTS)
     assert items_by_code(sim) == expected
     first = sim.file("products.csv")
-    assert sorted(codes_in_last_upload(first)) == sorted(expected)
+    assert sorted(upload_codes(first)) == sorted(expected)
     assert bookmark(meltano) == datetime.fromisoformat("2026-01-01T07:00:00+00:00")
     assert stack.change_counts(first_run.stderr) == [
         "new 8, changed 0, unchanged 0, deleted 0 (unchanged skipped)"
@@ -61,7 +61,7 @@ def test_first_run_loads_every_row_then_second_run_only_new_and_changed_rows(
     assert second["uploads"] == first["uploads"] + 1
     # The tap selects updated_at >= the bookmark (Singer's at-least-once rule), so the one
     # row at the bookmark (P008) comes again, unchanged: upsert skips it.
-    assert sorted(codes_in_last_upload(second)) == SECOND_ROUND_CODES
+    assert sorted(upload_codes(second)) == SECOND_ROUND_CODES
     assert stack.change_counts(second_run.stderr) == [SECOND_RUN_COUNTS]
     expected.update(expected_items(SECOND_ROUND_ROWS))
     loaded = items_by_code(sim)
@@ -81,7 +81,7 @@ def test_failed_import_keeps_the_bookmark_and_the_next_run_delivers_the_rows(
     loaded = items_by_code(sim)
     stack.add_second_round(products)
     fault = {"kind": "fail", "action_id": stack.PRODUCTS_IMPORT_ID, "message": "Model is busy"}
-    sim.post("/__sim__/faults", fault)
+    sim.add_fault(fault)
 
     failed = meltano("run", "tap-postgres", "target-anaplan")
 
@@ -93,7 +93,7 @@ def test_failed_import_keeps_the_bookmark_and_the_next_run_delivers_the_rows(
     rerun = stack.run_checked(meltano, "run", "tap-postgres", "target-anaplan")
 
     # The change store did not learn the failed run's rows: the same four travel again.
-    assert sorted(codes_in_last_upload(sim.file("products.csv"))) == SECOND_ROUND_CODES
+    assert sorted(upload_codes(sim.file("products.csv"))) == SECOND_ROUND_CODES
     assert stack.change_counts(rerun.stderr) == [SECOND_RUN_COUNTS]
     loaded.update(expected_items(SECOND_ROUND_ROWS))
     assert items_by_code(sim) == loaded

@@ -20,10 +20,10 @@ from tests.kit.productkit import (
     SECOND_ROUND_CODES,
     SECOND_ROUND_ROWS,
     assert_matches_recorded_fixture,
-    codes_in_last_upload,
     expected_items,
     items_by_code,
 )
+from tests.kit.targetkit import upload_codes
 
 pytestmark = pytest.mark.e2e
 
@@ -55,7 +55,7 @@ def test_full_table_with_date_format_loads_every_row_exactly(
 
     assert (run.tap_returncode, run.returncode) == (0, 0), run.report()
     assert items_by_code(sim) == expected_items(stack.SEED_PRODUCTS)
-    uploaded = codes_in_last_upload(sim.file("products.csv"))
+    uploaded = upload_codes(sim.file("products.csv"))
     assert sorted(uploaded) == [row[0] for row in stack.SEED_PRODUCTS]
     # The target passes on the tap's final state: the full table sync is complete.
     final = last_tap_state(run.tap_messages)
@@ -119,7 +119,7 @@ def test_incremental_second_run_sends_only_new_and_changed_rows(
     assert (second.tap_returncode, second.returncode) == (0, 0), second.report()
     # The tap selects updated_at >= the bookmark, so the row at the bookmark (P008) comes
     # again, unchanged: upsert (meltano.yml's demo stream) skips it.
-    assert sorted(codes_in_last_upload(sim.file("products.csv"))) == SECOND_ROUND_CODES
+    assert sorted(upload_codes(sim.file("products.csv"))) == SECOND_ROUND_CODES
     # The deleted row's item stays: an incremental tap never sees a deleted row.
     expected.update(expected_items(SECOND_ROUND_ROWS))
     assert items_by_code(sim) == expected

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -42,13 +40,8 @@ def expected_items(rows: list[Row]) -> dict[str, dict[str, Any]]:
 
 
 def items_by_code(sim: stack.SimulatorProcess) -> dict[str, dict[str, Any]]:
-    return {item["code"]: item for item in sim.list_items("Products")}
-
-
-def codes_in_last_upload(file: dict[str, Any]) -> list[str]:
-    """Codes of the rows in the file's current content, i.e. its most recent upload."""
-    (content,) = file["content"].values()
-    return [row["Code"] for row in csv.DictReader(io.StringIO(content))]
+    """The example model's Products list, item by code."""
+    return {item["code"]: item for item in sim.list_items(stack.MODEL_ID, "Products")}
 
 
 def decode_messages(output: str) -> list[dict[str, Any]]:

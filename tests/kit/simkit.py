@@ -3,16 +3,8 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import gzip
 import json
-import queue
-import re
-import subprocess
-import sys
-import threading
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import requests
@@ -167,34 +159,3 @@ def values(detail: dict[str, Any]) -> dict[str, str]:
 
 def gz(text: str) -> bytes:
     return gzip.compress(text.encode())
-
-
-@contextlib.contextmanager
-def console_simulator(scenario: Path = EXAMPLE_SCENARIO) -> Iterator[str]:
-    """Run `anaplan-simulator --scenario FILE --port 0`; yield the URL it prints first (the
-    second line must name the page)."""
-    script = Path(sys.executable).with_name("anaplan-simulator")
-    command = [str(script)] if script.exists() else [sys.executable, "-m",
-                                                     "target_anaplan.simulator.cli"]  # fmt: skip
-    proc = subprocess.Popen(
-        [*command, "--scenario", str(scenario), "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(proc.stdout.readline()) for _ in range(2)],
-                     daemon=True).start()  # fmt: skip
-    try:
-        try:
-            first = lines.get(timeout=30)
-            second = lines.get(timeout=30)
-        except queue.Empty:
-            raise AssertionError("anaplan-simulator printed no URLs") from None
-        match = re.search(r"(http://127\.0\.0\.1:\d+)", first)
-        assert match, f"unexpected first line {first!r}; stderr: {proc.stderr.read()}"
-        assert second.split()[-1] == f"{match.group(1)}/__sim__/", f"no page URL in {second!r}"
-        yield match.group(1)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)

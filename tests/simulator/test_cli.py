@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+import re
+
 import requests
 
 from target_anaplan.simulator import cli
-from tests.kit.simkit import console_simulator
 
 
-def test_console_script_prints_its_port_and_answers() -> None:
-    with console_simulator() as url:
-        assert requests.get(f"{url}/2/0/workspaces", timeout=5).status_code == 401
-        assert requests.get(f"{url}/__sim__/tasks", timeout=5).json() == []
+def test_console_script_prints_its_port_and_answers(simulator_process) -> None:
+    url = simulator_process.url
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+", url), url
+    assert requests.get(f"{url}/2/0/workspaces", timeout=5).status_code == 401
+    assert simulator_process.tasks() == []
 
 
-def test_console_script_prints_the_page_url() -> None:
-    with console_simulator() as url:  # it checks the second line: "... {url}/__sim__/"
-        page = requests.get(f"{url}/__sim__/", timeout=5)
-        assert page.headers["Content-Type"].startswith("text/html")
-        assert "Demo Model" in page.text
+def test_console_script_prints_the_page_url(simulator_process) -> None:
+    assert simulator_process.page_url == f"{simulator_process.url}/__sim__/"
+    page = requests.get(simulator_process.page_url, timeout=5)
+    assert page.headers["Content-Type"].startswith("text/html")
+    assert "Demo Model" in page.text
 
 
 def test_invalid_scenario_is_one_clear_message(tmp_path, capsys) -> None:
