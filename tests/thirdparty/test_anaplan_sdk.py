@@ -6,21 +6,28 @@ from __future__ import annotations
 
 from importlib.metadata import version
 
+import pytest
+
+from tests.kit.extras import missing_extra
+
+if reason := missing_extra("test", "anaplan_sdk"):
+    pytest.skip(reason, allow_module_level=True)
+
 import anaplan_sdk
 import httpx2
 import pydantic
-import pytest
 from anaplan_sdk.exceptions import AnaplanActionError, InvalidCredentialsException
 from anaplan_sdk.models import CompletedTask, ModelWithTransactionInfo
 
 from target_anaplan.simulator import Simulator
 from tests.kit import certgen
-from tests.kit.oauthkit import ROTATING, spend, token_requests
+from tests.kit.oauthkit import CALLBACK, ROTATING, spend, token_requests
 from tests.kit.sdkkit import ROTATING_ACCESS_LIFETIME_S, STALE_TOKEN, SimulatorTransport
 from tests.kit.simkit import (
     ARCHIVE_MODEL_ID,
     ARCHIVE_WORKSPACE_ID,
     MODEL_ID,
+    PASSWORD,
     PROCESS,
     PRODUCTS_FILE,
     PRODUCTS_HEADER,
@@ -34,8 +41,6 @@ from tests.kit.simkit import (
 )
 
 SDK_VERSION = version("anaplan-sdk")
-PASSWORD = "demo-password"
-CALLBACK = "https://example.com/anaplan/callback"
 PRODUCTS = PRODUCTS_HEADER + "".join(
     f"P{n:03d},Product {n},Tools,{n}.50,2024-01-{n:02d},true\n" for n in range(1, 21)
 )
