@@ -12,15 +12,7 @@ import pytest
 from target_anaplan.admin.check import preflight
 from target_anaplan.anaplan.token_store import StoredToken, TokenStore
 from target_anaplan.simulator import Simulator
-from tests.kit.adminkit import (
-    PRODUCTS,
-    SALE_FIELDS,
-    SALES,
-    admin,
-    catalog_file,
-    tap_stream,
-    write_json,
-)
+from tests.kit.adminkit import SALE_FIELDS, admin, catalog_file, tap_stream, write_json
 from tests.kit.oauthkit import (
     ROTATING,
     ROTATING_LIFESPAN_S,
@@ -28,7 +20,7 @@ from tests.kit.oauthkit import (
     oauth_scenario,
     target_config,
 )
-from tests.kit.targetkit import CORE, CORE_MODEL, core_config
+from tests.kit.targetkit import CORE, CORE_MODEL, PRODUCTS, SALES, core_config
 
 COLUMNS = ("Code", "Name", "Category", "Price", "Launched", "Active")
 PRODUCT_COLUMNS = {name: {"type": ["null", "string"]} for name in COLUMNS}

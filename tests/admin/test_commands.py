@@ -12,9 +12,9 @@ import pytest
 from target_anaplan.admin.cli import main
 from target_anaplan.admin.terminal import Terminal
 from target_anaplan.simulator import Simulator
-from tests.kit.adminkit import PRODUCTS, admin, write_json
+from tests.kit.adminkit import admin, write_json
 from tests.kit.oauthkit import api_status, approve_device_login, oauth_auth, oauth_scenario
-from tests.kit.targetkit import core_config
+from tests.kit.targetkit import PRODUCTS, core_config
 
 
 def test_login_stores_a_token_the_target_can_use(tmp_path):

@@ -11,8 +11,8 @@ import pytest
 from target_anaplan.admin.config import from_environment
 from target_anaplan.admin.listing import COLUMNS
 from target_anaplan.simulator import Simulator
-from tests.kit.adminkit import PRODUCTS, admin, table, write_json
-from tests.kit.targetkit import CORE, USER, core_config
+from tests.kit.adminkit import admin, table, write_json
+from tests.kit.targetkit import CORE, PRODUCTS, USER, core_config
 
 # One expected row of each listing (the JSON objects; the table shows the same cells).
 EXPECTED = {

@@ -5,9 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from tests.kit.adminkit import PRODUCTS, SALES, admin, table, write_json
+from tests.kit.adminkit import admin, table, write_json
 from tests.kit.singer import lines, record, schema, state
-from tests.kit.targetkit import core_config, last_upload_codes, run_in_process, uploads
+from tests.kit.targetkit import (
+    PRODUCTS,
+    SALES,
+    core_config,
+    last_upload_codes,
+    run_in_process,
+    uploads,
+)
 
 PRODUCTS_FILE = "113000000000"
 FIELDS = {name: {"type": ["null", "string"]} for name in ("Code", "Name", "Category", "Price",

@@ -12,8 +12,6 @@ from typing import Any
 from target_anaplan.admin.cli import main
 from target_anaplan.admin.terminal import Terminal
 
-PRODUCTS = {"file": "products.csv", "imports": ["Products from products.csv"]}
-SALES = {"file": "sales.csv", "imports": ["Sales from sales.csv"]}
 # The Products list's columns, as a tap with snake_case names would send them.
 PRODUCT_FIELDS = {
     "sku": {"type": "string"},

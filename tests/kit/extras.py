@@ -19,6 +19,5 @@ def missing_extra(extra: str, *modules: str) -> str:
     if not absent:
         return ""
     return (
-        f"needs the {extra} extra ({', '.join(absent)} not installed): "
-        f"pip install -e '.[{extra}]'"
+        f"needs the {extra} extra ({', '.join(absent)} not installed): pip install -e '.[{extra}]'"
     )

@@ -11,8 +11,6 @@ import json
 import os
 import signal
 import stat
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +21,7 @@ from typing import Any
 from target_anaplan.simulator import Simulator
 from tests.kit.simkit import MODEL_ID, MODEL_PATH, PASSWORD, USER, cancel_import
 from tests.kit.singer import lines, record, schema, state
+from tests.kit.targetkit import Run, example_config, start_target
 
 PRODUCTS_FILE, SALES_FILE = "113000000000", "113000000001"
 PRODUCTS_IMPORT, SALES_IMPORT, SALES_PROCESS = "112000000000", "112000000001", "118000000001"
@@ -120,23 +119,17 @@ def scenario_overrides() -> dict[str, Any]:
 
 def config(sim: Simulator, tmp_path: Path, **settings: Any) -> dict[str, Any]:
     """Target config: fast polls, tiny retry budget (faults answer Retry-After 0 or 1)."""
-    return {
-        "api_base_url": f"{sim.url}/2/0",
-        "auth_base_url": sim.url,
-        "oauth_base_url": sim.url,
+    load = {
         "username": USER,
         "password": PASSWORD,
-        "workspace": "Demo Workspace",
-        "model": "Demo Model",
         "streams": STREAMS,
         "batch_size_rows": BATCH,
-        "poll_interval_s": 0.01,
         "import_timeout_s": 30,  # a held task never blocks the suite for long
         "retry_deadline_s": 10,
         "request_timeout_s": 10,
         "failure_dump_dir": str(tmp_path / "dumps"),
-        **settings,
     }
+    return example_config(sim, **(load | settings))
 
 
 # Singer input
@@ -266,13 +259,8 @@ class LiveRun:
     """
 
     def __init__(self, config_file: Path, tmpdir: Path, home: Path) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "target_anaplan", "--config", str(config_file)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=os.environ | {"TMPDIR": str(tmpdir), "HOME": str(home)},
+        self.process = start_target(
+            config_file, env=os.environ | {"TMPDIR": str(tmpdir), "HOME": str(home)}
         )
         self._out: list[str] = []
         self._err: list[str] = []
@@ -304,7 +292,7 @@ class LiveRun:
         returncode = self.process.wait(timeout=timeout)
         for reader in self._readers:
             reader.join(timeout=10)
-        return RunResult(returncode, "".join(self._out), "".join(self._err))
+        return RunResult("".join(self._out), "".join(self._err), returncode)
 
 
 def _drain(stream: Any, into: list[str]) -> None:
@@ -312,15 +300,8 @@ def _drain(stream: Any, into: list[str]) -> None:
         into.append(line)
 
 
-@dataclass
-class RunResult:
-    returncode: int
-    stdout: str
-    stderr: str
-
-    @property
-    def states(self) -> list[dict]:
-        return [json.loads(line) for line in self.stdout.splitlines() if line.strip()]
+class RunResult(Run):
+    """What one live run produced, and the lines of it a user reads as the failure."""
 
     @property
     def errors(self) -> list[str]:

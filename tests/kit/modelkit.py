@@ -12,7 +12,8 @@ from typing import Any
 from target_anaplan.simulator import Simulator
 from tests.kit.simkit import Client
 
-CORE = Path(__file__).parents[1] / "target" / "scenarios" / "core.json"
+SCENARIOS = Path(__file__).parents[1] / "target" / "scenarios"
+CORE = SCENARIOS / "core.json"
 _CORE = json.loads(CORE.read_text(encoding="utf-8"))
 _WORKSPACE = _CORE["workspaces"][0]
 MODEL = _WORKSPACE["models"][0]["id"]

@@ -6,8 +6,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,7 @@ from target_anaplan.anaplan.oauth import OAuthRefreshAuth
 from target_anaplan.anaplan.token_store import TokenStore
 from target_anaplan.simulator import EXAMPLE_SCENARIO, Simulator
 from tests.kit.singer import lines, record, schema, state
+from tests.kit.targetkit import example_config
 
 USER = "integration@example.com"
 PLAIN = {"client_id": "plain-client", "client_secret": "plain-secret", "refresh_token": "plain-rt"}
@@ -92,33 +91,8 @@ def product(code: str) -> dict[str, str]:
 
 
 def target_config(sim: Simulator, **credentials: Any) -> dict[str, Any]:
-    return {
-        "api_base_url": f"{sim.url}/2/0",
-        "auth_base_url": sim.url,
-        "oauth_base_url": sim.url,
-        "workspace": "Demo Workspace",
-        "model": "Demo Model",
-        "poll_interval_s": 0.01,
-        "streams": PRODUCTS,
-        **credentials,
-    }
-
-
-def start_target(config: dict[str, Any], text: str, config_file: Path) -> subprocess.Popen:
-    config_file.write_text(json.dumps(config))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "target_anaplan", "--config", str(config_file)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    process.stdin.write(text)
-    process.stdin.close()
-    return process
-
-
-def run_target(config: dict[str, Any], text: str, config_file: Path) -> tuple[int, str, str]:
-    process = start_target(config, text, config_file)
-    out, err = process.stdout.read(), process.stderr.read()
-    return process.wait(timeout=120), out, err
+    """The target on the example model's products stream, with these credentials."""
+    return example_config(sim, streams=PRODUCTS, **credentials)
 
 
 def product_codes(sim: Simulator) -> set[str]:

@@ -19,6 +19,7 @@ import yaml
 
 from demo import stack
 from tests.kit.productkit import decode_messages
+from tests.kit.targetkit import simulator_urls
 
 TAP_REQUIREMENT = "pipelinewise-tap-postgres==2.1.0"
 TAP_PYTHON = "3.9"
@@ -87,16 +88,7 @@ class PipelinewiseTap:
 
     def discover(self) -> dict[str, Any]:
         """The catalog `--discover` writes: every table, nothing selected."""
-        result = subprocess.run(
-            self.command("--discover"),
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=TAP_TIMEOUT_S,
-        )
-        if result.returncode != 0:
-            raise RuntimeError(f"tap-postgres --discover failed:\n{result.stderr[-5000:]}")
-        return json.loads(result.stdout)
+        return json.loads(self._run(self.command("--discover"), "tap-postgres --discover"))
 
     def properties(self, method: str, replication_key: str | None = None) -> Path:
         """A properties file that selects public.products with this replication method."""
@@ -121,15 +113,16 @@ class PipelinewiseTap:
 
     def sync(self, properties: Path, state: dict[str, Any] | None = None) -> str:
         """Run the tap alone; returns what it wrote to stdout."""
+        return self._run(self.sync_args(properties, state), "tap-postgres")
+
+    @staticmethod
+    def _run(command: list[str], what: str) -> str:
+        """Run the tap; its stdout, or an error with the end of its stderr."""
         result = subprocess.run(
-            self.sync_args(properties, state),
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=TAP_TIMEOUT_S,
+            command, capture_output=True, text=True, check=False, timeout=TAP_TIMEOUT_S
         )
         if result.returncode != 0:
-            raise RuntimeError(f"tap-postgres failed:\n{result.stderr[-5000:]}")
+            raise RuntimeError(f"{what} failed:\n{result.stderr[-5000:]}")
         return result.stdout
 
 
@@ -219,10 +212,6 @@ def target_config(
     config = copy.deepcopy(loader["config"])
     config["streams"][stack.STREAM].update(stream_settings)
     config.update(
-        api_base_url=sim.url + "/2/0",
-        auth_base_url=sim.url,
-        oauth_base_url=sim.url,
-        password=stack.SIM_PASSWORD,
-        failure_dump_dir=str(failure_dump_dir),
+        simulator_urls(sim), password=stack.SIM_PASSWORD, failure_dump_dir=str(failure_dump_dir)
     )
     return config

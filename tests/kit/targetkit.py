@@ -12,20 +12,40 @@ from pathlib import Path
 from typing import Any
 
 from target_anaplan.simulator import Simulator
+from tests.kit import modelkit
 
-SCENARIOS = Path(__file__).parents[1] / "target" / "scenarios"
-CORE = SCENARIOS / "core.json"
-CORE_MODEL = "75A40874E6B64FA3AE0EB2C4D5E6F7B1"
+# The core scenario (tests/target/scenarios/core.json) and its loader user.
+SCENARIOS, CORE, CORE_MODEL = modelkit.SCENARIOS, modelkit.CORE, modelkit.MODEL
 USER = {"username": "loader@example.com", "password": "loader-password"}
+
+# The core scenario's data sources as streams (`streams.<name>` settings), and the schemas of
+# records that fill them.
+PRODUCTS = {"file": "products.csv", "imports": ["Products from products.csv"]}
+SALES = {"file": "sales.csv", "imports": ["Sales from sales.csv"]}
+REGIONS = {"file": "regions.txt", "imports": ["Regions from regions.txt"]}
+CUSTOMERS = {"file": "customers.csv", "imports": ["Customers from customers.csv"]}
+PRODUCT = {
+    "Code": {"type": "string"},
+    "Name": {"type": "string"},
+    "Category": {"type": ["string", "null"]},
+    "Price": {"type": ["number", "null"]},
+    "Launched": {"type": ["string", "null"], "format": "date"},
+    "Active": {"type": ["boolean", "null"]},
+}
+REGION = {"Code": {"type": "string"}, "Name": {"type": "string"}}
+CUSTOMER = {"id": {"type": "string"}, "city": {"type": ["string", "null"]}}
+
+
+def simulator_urls(sim: Simulator) -> dict[str, str]:
+    """The base URLs that point the target at a simulator (in this process or another)."""
+    return {"api_base_url": f"{sim.url}/2/0", "auth_base_url": sim.url, "oauth_base_url": sim.url}
 
 
 def sim_config(sim: Simulator, *, workspace: str, model: str, **settings: Any) -> dict:
-    """A target config pointing at the simulator, with fast polling."""
+    """A target config pointing at the simulator, with fast polling; `settings` add the
+    credentials, the streams and the rest."""
     return {
-        "api_base_url": f"{sim.url}/2/0",
-        "auth_base_url": sim.url,
-        "oauth_base_url": sim.url,
-        **USER,
+        **simulator_urls(sim),
         "workspace": workspace,
         "model": model,
         "poll_interval_s": 0.01,
@@ -34,9 +54,18 @@ def sim_config(sim: Simulator, *, workspace: str, model: str, **settings: Any) -
 
 
 def core_config(sim: Simulator, streams: dict, **settings: Any) -> dict:
+    """A config on the core scenario's model as its loader user."""
     return sim_config(
-        sim, workspace="Target Tests", model="Core Model", streams=streams, **settings
+        sim,
+        workspace="Target Tests",
+        model="Core Model",
+        **(USER | {"streams": streams} | settings),
     )
+
+
+def example_config(sim: Simulator, **settings: Any) -> dict:
+    """A config on the example scenario's model; `settings` name the credentials."""
+    return sim_config(sim, workspace="Demo Workspace", model="Demo Model", **settings)
 
 
 # Running the target
@@ -68,20 +97,33 @@ def run_in_process(config: dict, text: str) -> Run:
     return Run(captured, "")
 
 
-def run_subprocess(config: dict, text: str, tmp_path: Path, **kwargs: Any) -> Run:
+def run_subprocess(config: dict, text: str, tmp_path: Path) -> Run:
     """Run ``target-anaplan --config f.json`` as a real process."""
-    config_file = tmp_path / "config.json"
-    config_file.write_text(json.dumps(config))
     done = subprocess.run(
-        [sys.executable, "-m", "target_anaplan", "--config", str(config_file)],
+        target_command(write_config(config, tmp_path / "config.json")),
         input=text,
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
-        **kwargs,
     )
     return Run(done.stdout, done.stderr, done.returncode)
+
+
+def start_target(config_file: Path, **popen: Any) -> subprocess.Popen[str]:
+    """``target-anaplan --config FILE`` started as a real process, to feed and watch while it
+    runs; stdin, stdout and stderr are pipes unless `popen` says otherwise."""
+    pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+    return subprocess.Popen(target_command(config_file), text=True, **(pipes | popen))
+
+
+def target_command(config_file: Path) -> list[str]:
+    return [sys.executable, "-m", "target_anaplan", "--config", str(config_file)]
+
+
+def write_config(config: dict, path: Path) -> Path:
+    path.write_text(json.dumps(config))
+    return path
 
 
 # Reading back what landed in the simulator (its control API, called in process)

@@ -17,13 +17,12 @@ from tests.kit.oauthkit import (
     oauth_scenario,
     oauth_settings,
     product_codes,
-    run_target,
     singer_input,
     spend,
-    start_target,
     target_config,
     token_requests,
 )
+from tests.kit.targetkit import run_subprocess, start_target, write_config
 
 
 @pytest.fixture
@@ -51,18 +50,16 @@ def test_full_load(sim, tmp_path, method):
         "oauth-non-rotating": oauth_settings(PLAIN, tmp_path / "plain.json"),
         "oauth-rotating": oauth_settings(ROTATING, tmp_path / "rot.json"),
     }[method]
-    status, out, err = run_target(
-        target_config(sim, **credentials), singer_input(["P1", "P2"]), tmp_path / "c.json"
-    )
+    run = run_subprocess(target_config(sim, **credentials), singer_input(["P1", "P2"]), tmp_path)
 
-    assert status == 0, err
-    assert out.splitlines() == ['{"products": 2}']
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == ['{"products": 2}']
     assert {"P1", "P2"} <= product_codes(sim)
     secrets = [v for k, v in credentials.items() if k in SECRET_SETTINGS]
     if method == "oauth-rotating":
         secrets.append(TokenStore(tmp_path / "rot.json").read().refresh_token)
     for secret in secrets:
-        assert secret not in out + err
+        assert secret not in run.stdout + run.stderr
 
 
 def test_two_target_runs_share_one_rotating_store_at_the_same_time(sim, tmp_path):
@@ -73,12 +70,15 @@ def test_two_target_runs_share_one_rotating_store_at_the_same_time(sim, tmp_path
     ]
     runs = [
         start_target(
-            {**target_config(sim, **credentials), "streams": streams[i]},
-            singer_input([f"R{i}"]),
-            tmp_path / f"{i}.json",
+            write_config(
+                {**target_config(sim, **credentials), "streams": streams[i]}, tmp_path / f"{i}.json"
+            )
         )
         for i in range(2)
     ]
+    for i, run in enumerate(runs):
+        run.stdin.write(singer_input([f"R{i}"]))
+        run.stdin.close()
     results = [(run.stdout.read(), run.stderr.read(), run.wait(timeout=120)) for run in runs]
 
     for _out, err, status in results:
@@ -95,11 +95,9 @@ def test_a_token_refused_mid_upload_is_replaced_and_the_upload_finishes(sim, tmp
     sim.add_fault(fault)
     credentials = oauth_settings(ROTATING, tmp_path / "rot.json")
 
-    status, _out, err = run_target(
-        target_config(sim, **credentials), singer_input(["M1"]), tmp_path / "c.json"
-    )
+    run = run_subprocess(target_config(sim, **credentials), singer_input(["M1"]), tmp_path)
 
-    assert status == 0, err
+    assert run.returncode == 0, run.stderr
     assert "M1" in product_codes(sim)
     assert token_requests(sim, "/oauth/token") == 2  # the refused token was replaced once
 
@@ -107,10 +105,8 @@ def test_a_token_refused_mid_upload_is_replaced_and_the_upload_finishes(sim, tmp
 def test_second_run_uses_the_rotated_token_and_first_run_token_is_gone(sim, tmp_path):
     credentials = oauth_settings(ROTATING, tmp_path / "rot.json")
     for codes in (["A1"], ["A2"]):
-        status, _out, err = run_target(
-            target_config(sim, **credentials), singer_input(codes), tmp_path / "c.json"
-        )
-        assert status == 0, err
+        run = run_subprocess(target_config(sim, **credentials), singer_input(codes), tmp_path)
+        assert run.returncode == 0, run.stderr
     assert {"A1", "A2"} <= product_codes(sim)
     assert spend(sim, ROTATING, ROTATING["refresh_token"]).status_code in (400, 401, 403)
 
@@ -118,11 +114,9 @@ def test_second_run_uses_the_rotated_token_and_first_run_token_is_gone(sim, tmp_
 def test_invalid_grant_run_fails_with_one_line_saying_how_to_reauthorize(sim, tmp_path):
     assert spend(sim, ROTATING, ROTATING["refresh_token"]).ok  # spent by "another machine"
     credentials = oauth_settings(ROTATING, tmp_path / "rot.json")
-    status, out, err = run_target(
-        target_config(sim, **credentials), singer_input(["X1"]), tmp_path / "c.json"
-    )
-    assert status == 1
-    assert out == ""
-    assert "Traceback" not in err
-    assert "target-anaplan-admin login --client-id rot-client" in err
-    assert ROTATING["refresh_token"] not in err
+    run = run_subprocess(target_config(sim, **credentials), singer_input(["X1"]), tmp_path)
+    assert run.returncode == 1
+    assert run.stdout == ""
+    assert "Traceback" not in run.stderr
+    assert "target-anaplan-admin login --client-id rot-client" in run.stderr
+    assert ROTATING["refresh_token"] not in run.stderr

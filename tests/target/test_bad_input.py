@@ -11,18 +11,18 @@ from __future__ import annotations
 import pytest
 
 from tests.kit.singer import lines, record, schema, state
-from tests.kit.targetkit import completes, core_config, list_items, run_subprocess
+from tests.kit.targetkit import (
+    CUSTOMER,
+    CUSTOMERS,
+    completes,
+    core_config,
+    list_items,
+    run_subprocess,
+)
 
 CUSTOMERS_FILE = "113000000004"
 LATIN_FILE = "113000000005"
-CUSTOMER = {"id": {"type": "string"}, "city": {"type": ["string", "null"]}}
-CUSTOMERS = {
-    "customers": {
-        "file": "customers.csv",
-        "imports": ["Customers from customers.csv"],
-        "mode": "all",
-    }
-}
+ALL_CUSTOMERS = {"customers": CUSTOMERS | {"mode": "all"}}
 LATIN = {
     "latin": {
         "file": "customers_latin1.csv",
@@ -92,7 +92,7 @@ FAILURES = {
 
 @pytest.mark.parametrize("text, needles", FAILURES.values(), ids=FAILURES.keys())
 def test_bad_input_fails_on_one_line_and_commits_nothing(sim, tmp_path, text, needles):
-    run = run_subprocess(core_config(sim, CUSTOMERS), text, tmp_path)
+    run = run_subprocess(core_config(sim, ALL_CUSTOMERS), text, tmp_path)
 
     assert_one_error_line(run, *needles)
     assert list_items(sim, "Customers") == {}
@@ -142,7 +142,7 @@ def test_nul_and_control_characters_are_removed_with_one_warning(sim, tmp_path):
         customer({"id": "C3", "city": "Tab\there,\nnew line"}),
         state({"bookmark": 3}),
     )
-    run = run_subprocess(core_config(sim, CUSTOMERS), text, tmp_path)
+    run = run_subprocess(core_config(sim, ALL_CUSTOMERS), text, tmp_path)
 
     assert run.returncode == 0, run.stderr
     assert run.states == [{"bookmark": 3}]
@@ -161,7 +161,7 @@ def test_ten_megabyte_string_is_loaded_unchanged(sim, tmp_path):
         state({"bookmark": 3}),
     )
     # 1 MB chunks: the 10 MB row travels as a chunk of its own.
-    run = run_subprocess(core_config(sim, CUSTOMERS, chunk_size_mb=1), text, tmp_path)
+    run = run_subprocess(core_config(sim, ALL_CUSTOMERS, chunk_size_mb=1), text, tmp_path)
 
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.states == [{"bookmark": 3}]
@@ -180,7 +180,7 @@ def test_unknown_stream_is_skipped_with_one_warning(sim, tmp_path):
         record("orders", {"id": "O2"}),
         state({"bookmark": 1}),
     )
-    run = run_subprocess(core_config(sim, CUSTOMERS, unmapped_streams="ignore"), text, tmp_path)
+    run = run_subprocess(core_config(sim, ALL_CUSTOMERS, unmapped_streams="ignore"), text, tmp_path)
 
     assert run.returncode == 0, run.stderr
     assert run.states == [{"bookmark": 1}]
@@ -197,7 +197,7 @@ def test_column_added_mid_stream_is_logged_and_not_loaded(sim, tmp_path):
         customer({"id": "C3", "city": "Pisa", "tier": "silver"}),
         state({"bookmark": 3}),
     )
-    run = run_subprocess(core_config(sim, CUSTOMERS), text, tmp_path)
+    run = run_subprocess(core_config(sim, ALL_CUSTOMERS), text, tmp_path)
 
     assert run.returncode == 0, run.stderr
     assert run.states == [{"bookmark": 3}]
@@ -235,7 +235,7 @@ def one_warning(run, needle: str) -> str:
 
 
 def test_insert_mode_keeps_committed_batches_and_drops_the_current_one(sim, tmp_path):
-    streams = {"customers": CUSTOMERS["customers"] | {"mode": "insert"}}
+    streams = {"customers": CUSTOMERS | {"mode": "insert"}}
     text = lines(
         customers_schema(),
         customer({"id": "C1", "city": "Oslo"}),

@@ -3,12 +3,8 @@ the source; the store moves only with a successful commit."""
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
@@ -19,27 +15,25 @@ from tests.kit.simkit import cancel_import
 from tests.kit.singer import activate_version, lines, record, schema, state
 from tests.kit.targetkit import (
     CORE_MODEL,
+    PRODUCT,
+    PRODUCTS,
+    REGION,
+    REGIONS,
+    SALES,
     USER,
     core_config,
     last_upload_codes,
     list_items,
     module_rows,
     run_in_process,
+    start_target,
     task_starts,
     uploads,
+    write_config,
 )
 
 PRODUCTS_FILE, PRODUCTS_IMPORT, SALES_FILE = "113000000000", "112000000000", "113000000001"
 FLAGS_IMPORT, DELETE_ACTION = "112000000007", "117000000000"
-PRODUCT = {
-    "Code": {"type": "string"},
-    "Name": {"type": "string"},
-    "Category": {"type": ["string", "null"]},
-    "Price": {"type": ["number", "null"]},
-    "Launched": {"type": ["string", "null"], "format": "date"},
-    "Active": {"type": ["boolean", "null"]},
-}
-PRODUCTS = {"file": "products.csv", "imports": ["Products from products.csv"]}
 SALE = {
     "Product": {"type": "string"},
     "Region": {"type": "string"},
@@ -47,7 +41,6 @@ SALE = {
     "Revenue": {"type": ["number", "null"]},
     "Note": {"type": ["string", "null"]},
 }
-SALES = {"file": "sales.csv", "imports": ["Sales from sales.csv"]}
 
 
 def row(code: str, price: float = 1.5) -> dict:
@@ -214,11 +207,9 @@ def test_clear_empties_the_module_cells_of_a_gone_row(sim):
         core_config(sim, {"products": PRODUCTS}), full_table(row("P1"), row("P2"), run=0)
     )
     run_in_process(
-        core_config(
-            sim, {"regions": {"file": "regions.txt", "imports": ["Regions from regions.txt"]}}
-        ),
+        core_config(sim, {"regions": REGIONS}),
         lines(
-            schema("regions", {"Code": {"type": "string"}, "Name": {"type": "string"}}),
+            schema("regions", REGION),
             record("regions", {"Code": "EMEA", "Name": "Europe"}),
         ),
     )
@@ -255,17 +246,8 @@ def test_a_failed_import_leaves_the_tracking_as_it_was(sim):
 
 def test_a_kill_in_mid_commit_leaves_the_tracking_as_it_was(sim, tmp_path):
     config = core_config(sim, {"products": PRODUCTS | {"mode": "upsert"}})
-    config_file = tmp_path / "config.json"
-    config_file.write_text(json.dumps(config))
     sim.add_fault({"kind": "hold", "action_id": PRODUCTS_IMPORT, "polls": 1_000_000})
-    process = subprocess.Popen(
-        [sys.executable, "-m", "target_anaplan", "--config", str(config_file)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=os.environ.copy(),
-    )
+    process = start_target(write_config(config, tmp_path / "config.json"))
     assert process.stdin is not None
     process.stdin.write(full_table(row("P1"), row("P2"), run=1))
     process.stdin.close()

@@ -12,6 +12,12 @@ from target_anaplan.errors import ConfigError, UnencodableValueError
 from target_anaplan.target import TargetAnaplan
 from tests.kit.singer import lines, record, schema, state
 from tests.kit.targetkit import (
+    CUSTOMER,
+    CUSTOMERS,
+    PRODUCTS,
+    REGION,
+    REGIONS,
+    SALES,
     completes,
     core_config,
     last_upload,
@@ -29,8 +35,6 @@ PRODUCTS_IMPORT, SALES_IMPORT, REGIONS_IMPORT, NOTES_IMPORT, CUSTOMERS_IMPORT = 
 )
 REGIONS_PROCESS = "118000000000"
 
-CUSTOMER = {"id": {"type": "string"}, "city": {"type": ["string", "null"]}}
-
 
 def customers(n: int, *, start: int = 1, states: bool = False) -> list[dict]:
     """n customer records, each followed by a STATE naming it when ``states``."""
@@ -43,13 +47,7 @@ def customers(n: int, *, start: int = 1, states: bool = False) -> list[dict]:
 
 
 def customers_stream(mode: str) -> dict:
-    return {
-        "customers": {
-            "file": "customers.csv",
-            "imports": ["Customers from customers.csv"],
-            "mode": mode,
-        }
-    }
+    return {"customers": CUSTOMERS | {"mode": mode}}
 
 
 @pytest.fixture
@@ -134,9 +132,7 @@ def test_header_order_differs_from_schema_order(sim):
 
 
 def test_missing_header_column_fails_before_any_upload(sim):
-    config = core_config(
-        sim, {"products": {"file": "products.csv", "imports": ["Products from products.csv"]}}
-    )
+    config = core_config(sim, {"products": PRODUCTS})
     incomplete = {
         "Code": {"type": "string"},
         "Name": {"type": "string"},
@@ -206,20 +202,13 @@ def test_insert_mode_emits_state_after_each_commit(sim, every_record_drains):
 
 
 def test_all_mode_uploads_once_and_holds_state_across_periodic_drains(sim, every_record_drains):
-    streams = customers_stream("all") | {
-        "regions": {
-            "file": "regions.txt",
-            "imports": ["Regions from regions.txt"],
-            "mode": "insert",
-        },
-    }
-    region = {"Code": {"type": "string"}, "Name": {"type": "string"}}
+    streams = customers_stream("all") | {"regions": REGIONS | {"mode": "insert"}}
     # regions first in the plan: its commits do not commit customers before them.
     run = run_in_process(
         core_config(sim, streams, load_order=["regions"]),
         lines(
             schema("customers", CUSTOMER, ["id"]),
-            schema("regions", region, ["Code"]),
+            schema("regions", REGION, ["Code"]),
             *customers(4, states=True),
             record("regions", {"Code": "EMEA", "Name": "Europe"}),
             state({"bookmarks": {"customers": 4, "regions": 1}}),
@@ -304,18 +293,12 @@ def test_two_streams_two_data_sources_with_imports(sim, concurrency):
     # few polls, so the request log shows whether the process started meanwhile.
     sim.add_fault({"kind": "hold", "action_id": REGIONS_IMPORT, "polls": 4})
     streams = customers_stream("all") | {
-        "regions": {
-            "file": "regions.txt",
-            "imports": ["Regions from regions.txt"],
-            "processes": ["Reload regions"],
-            "mode": "insert",
-        },
+        "regions": REGIONS | {"processes": ["Reload regions"], "mode": "insert"},
     }
-    region = {"Code": {"type": "string"}, "Name": {"type": "string"}}
     run = run_in_process(
         core_config(sim, streams, import_concurrency=concurrency),
         lines(
-            schema("regions", region),
+            schema("regions", REGION),
             schema("customers", CUSTOMER),
             record("regions", {"Code": "AMER", "Name": "Americas"}),
             *customers(2),
@@ -347,7 +330,6 @@ def _first(log: list[dict], method: str, path_end: str) -> int:
 
 
 def test_two_streams_land_in_a_list_and_a_module(sim):
-    region = {"Code": {"type": "string"}, "Name": {"type": "string"}}
     product = {
         "Code": {"type": "string"},
         "Name": {"type": "string"},
@@ -356,14 +338,10 @@ def test_two_streams_land_in_a_list_and_a_module(sim):
         "Launched": {"type": ["string", "null"], "format": "date"},
         "Active": {"type": "boolean"},
     }
-    streams = {
-        "regions": {"file": "regions.txt", "imports": ["Regions from regions.txt"]},
-        "products": {"file": "products.csv", "imports": ["Products from products.csv"]},
-    }
     run_in_process(
-        core_config(sim, streams),
+        core_config(sim, {"regions": REGIONS, "products": PRODUCTS}),
         lines(
-            schema("regions", region),
+            schema("regions", REGION),
             schema("products", product),
             record("regions", {"Code": "EMEA", "Name": "Europe, Middle East and Africa"}),
             record(
@@ -387,7 +365,7 @@ def test_two_streams_land_in_a_list_and_a_module(sim):
         "Note": {"type": ["string", "null"]},
     }
     run = run_in_process(
-        core_config(sim, {"sales": {"file": "sales.csv", "imports": ["Sales from sales.csv"]}}),
+        core_config(sim, {"sales": SALES}),
         lines(
             schema("sales", sale),
             record(
@@ -415,9 +393,7 @@ def test_two_streams_land_in_a_list_and_a_module(sim):
 
 
 def test_tab_separated_data_source(sim):
-    config = core_config(
-        sim, {"regions": {"file": "regions.txt", "imports": ["Regions from regions.txt"]}}
-    )
+    config = core_config(sim, {"regions": REGIONS})
     region = {"Name": {"type": "string"}, "Code": {"type": "string"}}
     run_in_process(
         config,

@@ -11,6 +11,8 @@ import pytest
 from target_anaplan.errors import ConfigError
 from tests.kit.singer import lines, record, schema, state
 from tests.kit.targetkit import (
+    CUSTOMER,
+    CUSTOMERS,
     completes,
     core_config,
     list_items,
@@ -19,19 +21,11 @@ from tests.kit.targetkit import (
     task_starts,
 )
 
-CUSTOMER = {"id": {"type": "string"}, "city": {"type": ["string", "null"]}}
 CUSTOMERS_FILE, CUSTOMERS_IMPORT = "113000000004", "112000000004"
 
 
 def customers(mode: str = "all", **stream: object) -> dict:
-    return {
-        "customers": {
-            "file": "customers.csv",
-            "imports": ["Customers from customers.csv"],
-            "mode": mode,
-            **stream,
-        }
-    }
+    return {"customers": CUSTOMERS | {"mode": mode, **stream}}
 
 
 def customer_run(*ids: str, bookmark: int = 1) -> str:

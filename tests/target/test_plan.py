@@ -16,6 +16,12 @@ from tests.kit.singer import lines, record, schema, state
 from tests.kit.targetkit import (
     CORE,
     CORE_MODEL,
+    PRODUCT,
+    PRODUCTS,
+    REGION,
+    REGIONS,
+    SALES,
+    USER,
     core_config,
     list_items,
     module_rows,
@@ -27,14 +33,6 @@ from tests.kit.targetkit import (
 
 PRODUCTS_IMPORT, SALES_IMPORT, REGIONS_IMPORT = "112000000000", "112000000001", "112000000002"
 CITIES_IMPORT, REGIONS_PROCESS = "112000000006", "118000000000"
-PRODUCT = {
-    "Code": {"type": "string"},
-    "Name": {"type": "string"},
-    "Category": {"type": ["string", "null"]},
-    "Price": {"type": ["number", "null"]},
-    "Launched": {"type": ["string", "null"], "format": "date"},
-    "Active": {"type": ["boolean", "null"]},
-}
 SALE = {
     "Product": {"type": "string"},
     "Region": {"type": "string"},
@@ -42,16 +40,12 @@ SALE = {
     "Revenue": {"type": "number"},
     "Note": {"type": ["string", "null"]},
 }
-REGION = {"Code": {"type": "string"}, "Name": {"type": "string"}}
 CITY = {
     "Code": {"type": "string"},
     "Name": {"type": "string"},
     "Region": {"type": "string"},
     "Population": {"type": "integer"},
 }
-SALES = {"file": "sales.csv", "imports": ["Sales from sales.csv"]}
-PRODUCTS = {"file": "products.csv", "imports": ["Products from products.csv"]}
-REGIONS = {"file": "regions.txt", "imports": ["Regions from regions.txt"]}
 CITIES = {"file": "cities.csv", "imports": ["Cities from cities.csv"]}
 
 
@@ -78,6 +72,17 @@ def sale(code: str, units: int) -> dict:
 
 def region(code: str) -> dict:
     return record("regions", {"Code": code, "Name": f"Region {code}"})
+
+
+def one_product_and_one_region() -> str:
+    """P1 in products, EMEA in regions, then a STATE."""
+    return lines(
+        schema("products", PRODUCT),
+        product("P1"),
+        schema("regions", REGION),
+        region("EMEA"),
+        state({"n": 1}),
+    )
 
 
 def starts_in_order(sim: Simulator, *action_ids: str) -> list[str]:
@@ -240,16 +245,7 @@ def test_after_load_runs_once_after_every_commit(sim):
     config = core_config(
         sim, {"products": PRODUCTS, "regions": REGIONS}, after_load=["Reload regions"]
     )
-    run = run_in_process(
-        config,
-        lines(
-            schema("products", PRODUCT),
-            product("P1"),
-            schema("regions", REGION),
-            region("EMEA"),
-            state({"n": 1}),
-        ),
-    )
+    run = run_in_process(config, one_product_and_one_region())
     order = starts_in_order(sim, PRODUCTS_IMPORT, REGIONS_IMPORT, REGIONS_PROCESS)
     assert order[-1] == REGIONS_PROCESS
     assert order.count(REGIONS_PROCESS) == 1
@@ -284,20 +280,12 @@ def test_streams_load_into_different_models():
     with Simulator(two_models()) as sim:
         config = sim_config(
             sim,
+            **USER,
             workspace="Target Tests",
             model="Core Model",
             streams={"products": PRODUCTS, "regions": REGIONS | {"model": "Second Model"}},
         )
-        run = run_in_process(
-            config,
-            lines(
-                schema("products", PRODUCT),
-                product("P1"),
-                schema("regions", REGION),
-                region("EMEA"),
-                state({"n": 1}),
-            ),
-        )
+        run = run_in_process(config, one_product_and_one_region())
         assert sorted(list_items(sim, "Products")) == ["P1"]
         assert list_items(sim, "Regions") == {}
         assert sorted(list_items(sim, "Regions", "75A40874E6B64FA3AE0EB2C4D5E6F7B2")) == ["EMEA"]

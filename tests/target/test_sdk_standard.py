@@ -20,7 +20,7 @@ from singer_sdk.testing import get_target_test_class, target_test_streams
 
 from target_anaplan.simulator import Simulator
 from target_anaplan.target import TargetAnaplan
-from tests.kit.targetkit import SCENARIOS, list_items, sim_config
+from tests.kit.targetkit import SCENARIOS, USER, list_items, sim_config
 
 SCENARIO = SCENARIOS / "sdk_standard.json"
 MODEL = "75A40874E6B64FA3AE0EB2C4D5E6F7C2"
@@ -48,7 +48,7 @@ _SIM = Simulator(SCENARIO)
 _SIM.start()
 atexit.register(_SIM.stop)
 CONFIG = sim_config(
-    _SIM, workspace="SDK Standard Tests", model="Standard Streams", streams=_streams()
+    _SIM, workspace="SDK Standard Tests", model="Standard Streams", **USER, streams=_streams()
 )
 
 StandardTargetTests = get_target_test_class(TargetAnaplan, config=CONFIG)

@@ -11,12 +11,19 @@ import sys
 import time
 
 from tests.kit.singer import lines, record, schema, state
-from tests.kit.targetkit import completes, core_config, list_items, run_subprocess
+from tests.kit.targetkit import (
+    CUSTOMERS,
+    REGION,
+    REGIONS,
+    completes,
+    core_config,
+    list_items,
+    run_subprocess,
+    start_target,
+    write_config,
+)
 
 CUSTOMER = {"id": {"type": "string"}, "city": {"type": "string"}}
-CUSTOMERS = {"file": "customers.csv", "imports": ["Customers from customers.csv"]}
-REGIONS = {"file": "regions.txt", "imports": ["Regions from regions.txt"]}
-REGION = {"Code": {"type": "string"}, "Name": {"type": "string"}}
 
 
 def customer_lines(n: int) -> str:
@@ -92,18 +99,11 @@ def test_sigterm_mid_stream_commits_nothing_partial(sim, tmp_path):
     sim.add_fault({"kind": "hold", "action_id": "112000000002", "polls": 1_000_000})
     spool_root = tmp_path / "tmp"
     spool_root.mkdir()
-    config_file = tmp_path / "config.json"
     streams = {"customers": CUSTOMERS | {"mode": "all"}, "regions": REGIONS | {"mode": "insert"}}
     # regions first in the plan: its batches do not commit customers before them.
     config = core_config(sim, streams, batch_size_rows=2, load_order=["regions"])
-    config_file.write_text(json.dumps(config))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "target_anaplan", "--config", str(config_file)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=os.environ | {"TMPDIR": str(spool_root)},
+    process = start_target(
+        write_config(config, tmp_path / "config.json"), env=os.environ | {"TMPDIR": str(spool_root)}
     )
     assert process.stdin is not None
     process.stdin.write(
@@ -138,18 +138,11 @@ def test_sigterm_mid_stream_commits_nothing_partial(sim, tmp_path):
 
 
 def test_sigterm_with_everything_committed_exits_0(sim, tmp_path):
-    config_file = tmp_path / "config.json"
     streams = {"regions": REGIONS | {"mode": "insert"}}
-    config_file.write_text(json.dumps(core_config(sim, streams, batch_size_rows=1)))
+    config_file = write_config(core_config(sim, streams, batch_size_rows=1), tmp_path / "c.json")
     log = tmp_path / "stderr.log"
     with log.open("w") as stderr:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "target_anaplan", "--config", str(config_file)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            text=True,
-        )
+        process = start_target(config_file, stderr=stderr)
         assert process.stdin is not None
         process.stdin.write(
             lines(
