@@ -15,14 +15,13 @@ from cryptography.hazmat.primitives import serialization
 from target_anaplan.anaplan.oauth import OAuthRefreshAuth
 from target_anaplan.anaplan.token_store import TokenStore
 from target_anaplan.simulator import EXAMPLE_SCENARIO, Simulator
+from tests.kit.simkit import MODEL_ID, USER
 from tests.kit.singer import lines, record, schema, state
 from tests.kit.targetkit import example_config
 
-USER = "integration@example.com"
 PLAIN = {"client_id": "plain-client", "client_secret": "plain-secret", "refresh_token": "plain-rt"}
 ROTATING = {"client_id": "rot-client", "client_secret": "rot-secret", "refresh_token": "rot-rt"}
 ROTATING_LIFESPAN_S = 43_000
-MODEL_ID = "75A40874E6B64FA3AE0EB2C4D5E6F7A8"
 PRODUCTS = {"products": {"file": "products.csv", "imports": ["Products from products.csv"]}}
 CALLBACK = "https://example.com/anaplan/callback"
 SECRET_SETTINGS = ("password", "oauth_client_secret", "oauth_refresh_token")
