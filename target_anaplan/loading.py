@@ -252,6 +252,13 @@ class StreamLoad:
             self._key = key
             self.tracking = self._track(self.stream)
 
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The record fields a batch of columns must give, in order: the header's, then the
+        key's that feed no column."""
+        header = self._formatter.fields
+        return header + tuple(name for name in self._key if name not in header)
+
     def write(self, record: Mapping[str, Any]) -> None:
         """Take one record; it reaches the spool file with the next ``FORMAT_BATCH`` records."""
         with self._lock:
@@ -260,6 +267,16 @@ class StreamLoad:
             self._queued.append(record)
             if len(self._queued) >= FORMAT_BATCH:
                 self._spool_queued()
+
+    def write_columns(self, columns: Sequence[Sequence[Any]], count: int) -> None:
+        """Take ``count`` records given as the values of ``fields``, one column each (the
+        typed record path); records taken one by one before them are spooled first."""
+        with self._lock:
+            self._spool_queued()
+            first = self._records + 1
+            self._records += count
+            self._records_since_version += count
+            self._spool_columns(columns, first)
 
     def delete(self, record: Mapping[str, Any]) -> None:
         """A record the source marks deleted (``_sdc_deleted_at``): its key is gone.
@@ -293,24 +310,35 @@ class StreamLoad:
         return key_text([text(record.get(name)) for name in self._key])
 
     def _spool_queued(self) -> None:
-        """Format the queued records in the header's order and append those to send (lock
-        held); records the source deleted become gone keys."""
+        """Spool the records taken one by one (lock held); records the source deleted
+        become gone keys."""
         queued, self._queued = self._queued, []
-        first = self._records - len(queued) + 1
-        if self._progress is not None:
-            self._progress.reading(self.stream, self._records)
         if queued:
-            rows = [self._formatter.format(record) for record in queued]
-            numbers: Sequence[int] = range(first, first + len(rows))
-            if self.tracking is not None:
-                keys = [self._key_of(record) for record in queued]
-                chosen = self.tracking.choose(keys, rows, first_line=self._spool.rows)
-                numbers = [first + index for index in chosen]
-                rows = [rows[index] for index in chosen]
-            self._spool.write_lines(rows, record_numbers=numbers, describe=self._describe)
+            columns = [[record.get(name) for record in queued] for name in self.fields]
+            self._spool_columns(columns, self._records - len(queued) + 1)
         if self._queued_gone and self.tracking is not None:
             gone, self._queued_gone = self._queued_gone, []
             self.tracking.mark_gone([self._key_of(record) for record in gone])
+
+    def _spool_columns(self, columns: Sequence[Sequence[Any]], first: int) -> None:
+        """Format a batch (the values of ``fields``, numbered from record ``first``) in the
+        header's order and append the rows to send (lock held)."""
+        if self._progress is not None:
+            self._progress.reading(self.stream, self._records)
+        width = len(self._formatter.fields)
+        rows = self._formatter.format_columns(columns[:width])
+        numbers: Sequence[int] = range(first, first + len(rows))
+        if self.tracking is not None:
+            text = self._formatter.text
+            fields = self.fields
+            key_columns = [columns[fields.index(name)] for name in self._key]
+            keys = [
+                key_text([text(value) for value in key]) for key in zip(*key_columns, strict=True)
+            ]
+            chosen = self.tracking.choose(keys, rows, first_line=self._spool.rows)
+            numbers = [first + index for index in chosen]
+            rows = [rows[index] for index in chosen]
+        self._spool.write_lines(rows, record_numbers=numbers, describe=self._describe)
 
     def _spool_clear_rows(self) -> None:
         """``deletes: clear``: a row with the key and empty values for every gone key."""

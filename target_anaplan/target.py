@@ -70,8 +70,13 @@ class TargetAnaplan(Target):
             self.logger.warning("%s", warning)
         self.run = Run(Settings.from_config(self.config), reader.position, self._emit_latest)
         self.records = RecordPath(
-            self, reader.position, super()._process_record_message, lambda: self._sinks_active
+            self,
+            reader.position,
+            super()._process_record_message,
+            lambda: self._sinks_active,
+            reader.deserialize_json,
         )
+        reader.typed = self.records
         # One drain at a time: each commit waits for its imports, and Anaplan runs one task
         # per model at a time, so parallel drains would only queue behind each other while
         # muddling the order in which streams are committed.
@@ -130,12 +135,12 @@ class TargetAnaplan(Target):
 
     def _process_schema_message(self, message_dict: dict[str, Any]) -> None:
         """A schema the data source cannot take fails naming its line in the input."""
-        self.records.forget_sinks()
         try:
             super()._process_schema_message(message_dict)
         except ConfigError as exc:
             line = self._run.position.line
             raise ConfigError(f"Line {line} of the input (SCHEMA message): {exc}") from None
+        self.records.schema_changed(str(message_dict["stream"]))
 
     def _process_activate_version_message(self, message_dict: dict[str, Any]) -> None:
         """A table version: after its records, it tells change tracking the table is whole."""
