@@ -25,6 +25,11 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # Python 3.10: pytest and mypy depend on tomli there
     import tomli as tomllib
+if sys.version_info >= (3, 11):
+    from importlib.metadata import packages_distributions
+else:  # 3.10's reads only top_level.txt, which most wheels no longer ship; singer-sdk depends
+    # on the importlib_metadata backport there, which infers modules from installed files.
+    from importlib_metadata import packages_distributions
 
 ROOT = Path(__file__).parents[2]
 PACKAGE = ROOT / "target_anaplan"
@@ -84,7 +89,7 @@ def declared() -> dict[NormalizedName, str]:
 
 def providers(module: str) -> set[NormalizedName]:
     """The installed distributions that install the top-level ``module``."""
-    found = importlib.metadata.packages_distributions().get(module, [])
+    found = packages_distributions().get(module, [])
     return {canonicalize_name(name) for name in found}
 
 
