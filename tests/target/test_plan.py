@@ -23,6 +23,7 @@ from tests.kit.targetkit import (
     SALES,
     USER,
     core_config,
+    failing_run_in_process,
     list_items,
     module_rows,
     run_in_process,
@@ -188,23 +189,22 @@ def test_load_order_names_only_configured_streams(sim):
 def test_a_failing_list_commit_stops_the_module_commit_and_holds_the_state(sim):
     sim.add_fault({"kind": "fail", "action_id": PRODUCTS_IMPORT, "message": "Products broke"})
     config = core_config(sim, {"sales": SALES, "products": PRODUCTS})
-    out = []
-    with pytest.raises(ActionFailedError, match="Products broke"):
-        out.append(
-            run_in_process(
-                config,
-                lines(
-                    schema("sales", SALE),
-                    sale("P1", 1),
-                    schema("products", PRODUCT),
-                    product("P1"),
-                    state({"n": 1}),
-                ),
-            )
-        )
+    run = failing_run_in_process(
+        config,
+        lines(
+            state({"n": 0}),  # nothing received yet: it goes out at once
+            schema("sales", SALE),
+            sale("P1", 1),
+            schema("products", PRODUCT),
+            product("P1"),
+            state({"n": 1}),
+        ),
+        ActionFailedError,
+        "Products broke",
+    )
     assert task_starts(sim, SALES_IMPORT) == []
     assert module_rows(sim, "Sales") == []
-    assert not out
+    assert run.states == [{"n": 0}]  # nothing past the rows that never committed
 
 
 def test_insert_mode_acknowledges_each_committed_batch(sim, tmp_path):
@@ -262,9 +262,15 @@ def test_after_load_does_not_run_when_nothing_was_received(sim):
 def test_a_failing_after_load_fails_the_run_without_state(sim):
     # The process reloads regions.txt, which this user never uploaded: it fails.
     config = core_config(sim, {"products": PRODUCTS}, after_load=["Reload regions"])
-    with pytest.raises(ActionFailedError, match=r"after_load process 'Reload regions'.*No content"):
-        run_in_process(config, lines(schema("products", PRODUCT), product("P1"), state({"n": 1})))
+    run = failing_run_in_process(
+        config,
+        lines(state({"n": 0}), schema("products", PRODUCT), product("P1"), state({"n": 1})),
+        ActionFailedError,
+        r"after_load process 'Reload regions'.*No content",
+    )
     assert sorted(list_items(sim, "Products")) == ["P1"]
+    # P1 is in the list, but the state that covers it waits for after_load, which failed.
+    assert run.states == [{"n": 0}]
 
 
 def two_models() -> dict:
