@@ -38,7 +38,10 @@ def customer_run(*ids: str, bookmark: int = 1) -> str:
 
 def test_a_dry_run_writes_the_csv_and_changes_nothing(sim, tmp_path, caplog):
     out = tmp_path / "dry"
-    config = core_config(sim, customers("upsert"), dry_run=True, dry_run_dir=str(out))
+    store = tmp_path / "store" / "changes.sqlite"
+    tracked = customers("upsert")
+    config = core_config(sim, tracked, dry_run=True, dry_run_dir=str(out),
+                         change_store=f"sqlite:///{store}")  # fmt: skip
     with caplog.at_level(logging.INFO):
         run = run_in_process(config, customer_run("C1", "C2"))
 
@@ -49,11 +52,49 @@ def test_a_dry_run_writes_the_csv_and_changes_nothing(sim, tmp_path, caplog):
     assert run.states == []  # no state
     assert "would upload 2 rows" in caplog.text
     assert "new 2, changed 0, unchanged 0, deleted 0" in caplog.text
+    assert not store.parent.exists()  # the change store was not even created
 
-    # The change store is untouched: the real run sends both rows, as new.
-    real = run_in_process(core_config(sim, customers("upsert")), customer_run("C1", "C2"))
+    # The real run sends both rows, as new.
+    real = run_in_process(core_config(sim, tracked, change_store=f"sqlite:///{store}"),
+                          customer_run("C1", "C2"))  # fmt: skip
     assert sorted(list_items(sim, "Customers")) == ["C1", "C2"]
     assert real.states == [{"bookmark": 1}]
+    assert store.exists()
+
+
+def test_a_dry_run_says_what_it_would_delete_and_deletes_nothing(sim, tmp_path, caplog):
+    store = tmp_path / "changes.sqlite"
+    mirror = customers("upsert", deletes="delete", full_snapshot=True)
+    real = core_config(sim, mirror, change_store=f"sqlite:///{store}")
+    run_in_process(real, customer_run("C1", "C2", "C3"))
+    assert sorted(list_items(sim, "Customers")) == ["C1", "C2", "C3"]
+    stored = store.read_bytes()
+    requests_before = len(sim.requests())
+
+    with caplog.at_level(logging.INFO):
+        run_in_process(real | {"dry_run": True, "dry_run_dir": str(tmp_path / "dry")},
+                       customer_run("C1", "C2", bookmark=2))  # fmt: skip
+
+    assert "Dry run: stream customers would delete 1 item(s) that left the source" in caplog.text
+    assert sorted(list_items(sim, "Customers")) == ["C1", "C2", "C3"]
+    changes = [r for r in sim.requests()[requests_before:] if r["method"] != "GET"]
+    assert not [r for r in changes if "/lists/" in r["path"]]  # no delete call
+    assert store.read_bytes() == stored
+    # The store still knows C3, so the real run deletes it.
+    run_in_process(real, customer_run("C1", "C2", bookmark=2))
+    assert sorted(list_items(sim, "Customers")) == ["C1", "C2"]
+
+
+def test_a_dry_run_says_what_after_load_would_run_and_runs_nothing(sim, tmp_path, caplog):
+    config = core_config(sim, customers(), after_load=["Reload regions"], dry_run=True,
+                         dry_run_dir=str(tmp_path))  # fmt: skip
+    with caplog.at_level(logging.INFO):
+        run = run_in_process(config, customer_run("C1"))
+
+    assert "Dry run: after_load would run process 'Reload regions' (118000000000)" in caplog.text
+    assert task_starts(sim, "118000000000") == []
+    assert not [r for r in sim.requests() if r["path"].endswith("/tasks")]
+    assert run.states == []
 
 
 def test_the_summary_and_the_json_report_on_success(sim, tmp_path, caplog):
