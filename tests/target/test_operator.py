@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 import pytest
 
@@ -163,6 +164,26 @@ def test_progress_lines_while_reading_and_while_an_import_runs(sim, tmp_path):
     assert "rows/s)" in run.stderr
     assert "Uploading file 'customers.csv': chunk 1 of 1" in run.stderr
     assert "Import 'Customers from customers.csv' (112000000004): IN_PROGRESS" in run.stderr
+
+
+def test_progress_lines_while_a_chunked_upload_runs(sim, caplog):
+    """Each chunk of a long upload is reported as it goes: k of n and its bytes."""
+    city = "x" * 600_000  # with 1 MB chunks, each row makes a chunk of its own
+    text = lines(
+        schema("customers", CUSTOMER, ["id"]),
+        *(record("customers", {"id": f"C{n}", "city": city}) for n in (1, 2, 3)),
+    )
+    with caplog.at_level(logging.INFO):
+        run_in_process(core_config(sim, customers(), chunk_size_mb=1), text)
+
+    header, row = len("id,city\n"), len(f"C1,{city}\n")
+    progress = [m for r in caplog.records if (m := r.getMessage()).startswith("Uploading file")]
+    assert [re.sub(r"\(\d+ gzip\)", "(gzip)", m) for m in progress] == [
+        f"Uploading file 'customers.csv': chunk 1 of 3, {header + row} bytes (gzip)",
+        f"Uploading file 'customers.csv': chunk 2 of 3, {row} bytes (gzip)",
+        f"Uploading file 'customers.csv': chunk 3 of 3, {row} bytes (gzip)",
+    ]
+    assert len(list_items(sim, "Customers")) == 3
 
 
 def test_a_typo_in_a_setting_is_warned_about_with_the_nearest_setting(sim, caplog):
