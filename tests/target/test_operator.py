@@ -197,3 +197,21 @@ def test_a_typo_in_a_setting_is_warned_about_with_the_nearest_setting(sim, caplo
 def test_load_method_is_refused_with_the_setting_to_use(sim):
     with pytest.raises(ConfigError, match=r"`load_method`.*streams\.<stream>\.mode"):
         run_in_process(core_config(sim, customers(), load_method="overwrite"), "")
+
+
+def test_add_record_metadata_gives_sdc_fields_columns_can_map(sim):
+    """With the SDK's `add_record_metadata`, an `_sdc_*` field feeds a header column."""
+    extracted = "2024-05-06T07:08:09+00:00"
+    stream = customers(columns={"city": "_sdc_extracted_at"})
+    text = lines(
+        schema("customers", CUSTOMER, ["id"]),
+        record("customers", {"id": "C1", "city": "Oslo"}, time_extracted=extracted),
+        state({"bookmark": 1}),
+    )
+    run = run_in_process(core_config(sim, stream, add_record_metadata=True), text)
+
+    assert list_items(sim, "Customers")["C1"]["properties"]["City"] == extracted
+    assert run.states == [{"bookmark": 1}]
+    # Without it there is no such field, and the column is not fed.
+    with pytest.raises(ConfigError, match=r"'city' \(read from field '_sdc_extracted_at'\)"):
+        run_in_process(core_config(sim, stream), text)
