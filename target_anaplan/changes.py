@@ -130,8 +130,9 @@ def _sqlite_file(url: sa.engine.URL) -> Path | None:
 
 
 def _read_only(path: Path) -> sa.engine.Engine:
+    """An engine on an existing SQLite file that cannot write it (waits for a writer)."""
     uri = f"file:{quote(str(path))}?mode=ro"
-    return sa.create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True))
+    return sa.create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True, timeout=60))
 
 
 def _check_creatable(path: Path, shown: str) -> None:
@@ -147,48 +148,91 @@ def _check_creatable(path: Path, shown: str) -> None:
 
 
 class ChangeStore:
-    """Keys and row fingerprints per data source, in the database at ``url``."""
+    """Keys and row fingerprints per data source, in the database at ``url``.
 
-    def __init__(self, url: str) -> None:
+    ``read_only`` (a dry run) never creates, migrates or writes the store: a SQLite file is
+    opened read-only, and a store that does not exist yet, or has no table yet, reads as
+    empty (everything is new), as the first real run would find it.
+    """
+
+    def __init__(self, url: str, *, read_only: bool = False) -> None:
         self.url = url
         self._shown = _shown(url)
+        self.read_only = read_only
+        self._empty = False  # read-only, and nothing tracked yet: no file or no table
+        self._engine: sa.engine.Engine | None = None
+        if read_only:
+            self._open_read_only()
+            return
         try:
             parsed = sa.engine.make_url(url)
             if parsed.get_backend_name() == "sqlite" and parsed.database:
                 Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            self._engine = sa.create_engine(url)
-            self.is_postgresql = self._engine.dialect.name == "postgresql"
-            if self._engine.dialect.name == "sqlite":
-                sa.event.listen(self._engine, "connect", _sqlite_pragmas)
-            _METADATA.create_all(self._engine)
+            engine = self._engine = sa.create_engine(url)
+            self.is_postgresql = engine.dialect.name == "postgresql"
+            if engine.dialect.name == "sqlite":
+                sa.event.listen(engine, "connect", _sqlite_pragmas)
+            _METADATA.create_all(engine)
+        except (sa.exc.SQLAlchemyError, ImportError, OSError) as error:
+            raise self._failure("cannot be opened", error) from None
+
+    def _open_read_only(self) -> None:
+        self.is_postgresql = False
+        try:
+            sqlite_file = _sqlite_file(sa.engine.make_url(self.url))
+            if sqlite_file is not None and not sqlite_file.exists():
+                self._empty = True
+                return
+            engine = self._engine = (
+                _read_only(sqlite_file) if sqlite_file is not None else sa.create_engine(self.url)
+            )
+            self.is_postgresql = engine.dialect.name == "postgresql"
+            with engine.connect() as connection:
+                self._empty = not sa.inspect(connection).has_table(ROWS.name)
         except (sa.exc.SQLAlchemyError, ImportError, OSError) as error:
             raise self._failure("cannot be opened", error) from None
 
     def _failure(self, what: str, error: BaseException) -> ChangeStoreError:
         return _store_error(self._shown, what, error)
 
+    @property
+    def _store_engine(self) -> sa.engine.Engine:
+        assert self._engine is not None  # only a read-only store with nothing in it has none
+        return self._engine
+
+    def _writable(self) -> sa.engine.Engine:
+        if self.read_only:
+            raise RuntimeError(f"The change store {self._shown} was opened read-only.")
+        return self._store_engine
+
     def lookup(self, source: str, keys: Sequence[str]) -> dict[str, str]:
         """Key -> fingerprint for those of ``keys`` the data source holds (one query)."""
+        if self._empty:
+            return {}
         query = sa.select(ROWS.c.key, ROWS.c.fingerprint).where(
             ROWS.c.source == source, ROWS.c.key.in_(list(keys))
         )
         try:
-            with self._engine.connect() as connection:
+            with self._store_engine.connect() as connection:
                 return {key: fp for key, fp in connection.execute(query)}
         except sa.exc.SQLAlchemyError as error:
             raise self._failure("cannot be read", error) from None
 
     def count(self, source: str) -> int:
         """How many keys the data source holds."""
+        if self._empty:
+            return 0
         query = sa.select(sa.func.count()).select_from(ROWS).where(ROWS.c.source == source)
         try:
-            with self._engine.connect() as connection:
+            with self._store_engine.connect() as connection:
                 return int(connection.execute(query).scalar_one())
         except sa.exc.SQLAlchemyError as error:
             raise self._failure("cannot be read", error) from None
 
     def keys(self, source: str, batch: int = LOOKUP_BATCH) -> Iterator[list[str]]:
         """Every key of the data source, in order, a batch at a time (memory stays flat)."""
+        if self._empty:
+            return
         after = ""
         while True:
             query = (
@@ -198,7 +242,7 @@ class ChangeStore:
                 .limit(batch)
             )
             try:
-                with self._engine.connect() as connection:
+                with self._store_engine.connect() as connection:
                     page = list(connection.execute(query).scalars())
             except sa.exc.SQLAlchemyError as error:
                 raise self._failure("cannot be read", error) from None
@@ -221,7 +265,7 @@ class ChangeStore:
             set_={"fingerprint": insert.excluded.fingerprint, "loaded_at": now},
         )
         try:
-            with self._engine.begin() as connection:
+            with self._writable().begin() as connection:
                 for batch in loaded:
                     rows = [
                         {"source": source, "key": k, "fingerprint": f, "loaded_at": now}
@@ -240,7 +284,7 @@ class ChangeStore:
     def forget(self, source: str) -> int:
         """Delete everything known of a data source; returns how many keys it held."""
         try:
-            with self._engine.begin() as connection:
+            with self._writable().begin() as connection:
                 return int(
                     connection.execute(ROWS.delete().where(ROWS.c.source == source)).rowcount
                 )
@@ -249,9 +293,11 @@ class ChangeStore:
 
     def sources(self) -> list[tuple[str, int]]:
         """Every data source the store tracks, with its number of keys."""
+        if self._empty:
+            return []
         query = sa.select(ROWS.c.source, sa.func.count()).group_by(ROWS.c.source)
         try:
-            with self._engine.connect() as connection:
+            with self._store_engine.connect() as connection:
                 return [(s, int(n)) for s, n in connection.execute(query)]
         except sa.exc.SQLAlchemyError as error:
             raise self._failure("cannot be read", error) from None
@@ -268,7 +314,7 @@ class ChangeStore:
             return
         lock_id = zlib.crc32(name.encode()) - 2**31  # PostgreSQL's lock ids are signed 64-bit
         try:
-            connection = self._engine.connect()
+            connection = self._store_engine.connect()
             connection.execute(sa.text("SELECT pg_advisory_lock(:id)"), {"id": lock_id})
         except sa.exc.SQLAlchemyError as error:
             raise self._failure("cannot be locked", error) from None
@@ -281,7 +327,8 @@ class ChangeStore:
 
     def close(self) -> None:
         """Release pooled connections."""
-        self._engine.dispose()
+        if self._engine is not None:
+            self._engine.dispose()
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:

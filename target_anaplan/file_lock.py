@@ -22,7 +22,7 @@ from target_anaplan.errors import FileLockTimeoutError
 try:
     import fcntl
 except ImportError:  # Windows: no flock; commits are then only serialised in-process
-    fcntl = None  # type: ignore[assignment]
+    fcntl = None  # type: ignore[assignment]  # None: no flock (machine_lock checks)
 
 logger = logging.getLogger(__name__)
 

@@ -104,7 +104,7 @@ class Run:
         # Writes the latest STATE if the gate lets it through (the Target's writer).
         self._emit_state = emit_state
         self._plan: LoadPlan | None = None
-        self._stores = _Stores()
+        self._stores = _Stores(read_only=settings.dry_run)
         self._scratch: Scratch | None = None
         self._progress = Progress(settings.progress_interval_s)
         self._started = time.monotonic()
@@ -423,15 +423,17 @@ class _Model:
 
 
 class _Stores:
-    """The change stores of a run, each opened once (one per model by default)."""
+    """The change stores of a run, each opened once (one per model by default); a dry run
+    opens them read-only, so it neither creates nor writes one."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, read_only: bool) -> None:
+        self._read_only = read_only
         self._stores: dict[str, ChangeStore] = {}
 
     def get(self, url: str) -> ChangeStore:
         store = self._stores.get(url)
         if store is None:
-            store = self._stores[url] = ChangeStore(url)
+            store = self._stores[url] = ChangeStore(url, read_only=self._read_only)
         return store
 
     def close(self) -> None:

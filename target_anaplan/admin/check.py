@@ -162,8 +162,12 @@ class _Preflight:
     def run(self) -> None:
         if not self._credentials():
             return
-        for key in self._model_keys():
-            self._model(key)
+        keys = self._model_keys()
+        several_workspaces = len({workspace for workspace, _ in keys}) > 1
+        for key in keys:
+            # Named by model, and by workspace too where models of several are checked, so
+            # that no two rows of the report share a name.
+            self._model(key, f"model {key[1]}" + (f" in {key[0]}" if several_workspaces else ""))
         for stream, stream_settings in self.settings.streams.items():
             self._stream(stream, stream_settings)
         for item in self.settings.after_load:
@@ -203,8 +207,7 @@ class _Preflight:
         self.report.add("ok", "credentials", f"Anaplan accepted {who}.")
         return True
 
-    def _model(self, key: ModelKey) -> None:
-        check = f"model {key[1]}"
+    def _model(self, key: ModelKey, check: str) -> None:
         try:
             ref = resolve_model(self.client, *key)
             entry = self.client.request("GET", f"/models/{ref.model_id}").get("model") or {}

@@ -96,12 +96,14 @@ class AnaplanClient:
         data: bytes | None = None,
         headers: dict[str, str] | None = None,
         retry: bool = True,
+        retry_until: float | None = None,
         expect_json: bool = True,
     ) -> Any:
         """Call ``path`` (relative to the API root); JSON body as a dict, else the raw bytes.
 
         ``retry=False`` makes exactly one attempt, for calls that must not be repeated
-        blindly (starting a task).
+        blindly (starting a task). ``retry_until`` (a ``time.monotonic()`` instant) ends the
+        retries then instead of a fresh deadline: the caller's effort began earlier.
         """
         describe = f"{method} {path}"
 
@@ -111,7 +113,7 @@ class AnaplanClient:
             )
             return _read_body(response, describe, expect_json=expect_json)
 
-        return self._attempts(attempt, describe, retry=retry)
+        return self._attempts(attempt, describe, retry=retry, until=retry_until)
 
     def download(self, path: str, dest: IO[bytes]) -> int:
         """Stream a binary body into ``dest``; a retried attempt rewinds what it wrote."""
@@ -153,7 +155,9 @@ class AnaplanClient:
         """Release pooled connections."""
         self.session.close()
 
-    def _attempts(self, attempt: Callable[[], T], describe: str, *, retry: bool) -> T:
+    def _attempts(
+        self, attempt: Callable[[], T], describe: str, *, retry: bool, until: float | None = None
+    ) -> T:
         if not retry:
             return attempt()
         unreachable = 0
@@ -168,7 +172,7 @@ class AnaplanClient:
                     raise self._unreachable(error) from error
                 raise
 
-        return call_with_retry(guarded, self.retry_policy, describe=describe)
+        return call_with_retry(guarded, self.retry_policy, describe=describe, until=until)
 
     def _unreachable(self, error: UnreachableError) -> HostUnreachableError:
         setting = self.hosts.origin(error.url)

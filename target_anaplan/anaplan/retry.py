@@ -40,12 +40,14 @@ class RetryPolicy:
         return min(self.max_delay_s, self.base_delay_s * 2.0 ** (failures - 1))
 
 
-def _waits(policy: RetryPolicy) -> Generator[float, Any, None]:
+def _waits(policy: RetryPolicy, until: float | None) -> Generator[float, Any, None]:
     """backoff's wait generator: it is sent each failure and yields the wait before the next.
 
-    Stopping (returning) makes backoff give up on the failure it just sent.
+    Stopping (returning) makes backoff give up on the failure it just sent: when a wait
+    would end past ``until`` (a ``time.monotonic()`` instant), else past the policy's
+    deadline counted from the first attempt.
     """
-    started = time.monotonic()
+    ends = time.monotonic() + policy.deadline_s if until is None else until
     failures = 0
     error: TransientError = yield 0.0  # backoff primes the generator first (value unused)
     while True:
@@ -53,16 +55,20 @@ def _waits(policy: RetryPolicy) -> Generator[float, Any, None]:
         wait = error.retry_after_s
         if wait is None:
             wait = jitter(policy.backoff_s(failures))
-        if time.monotonic() - started + max(wait, 0.0) > policy.deadline_s:
+        if time.monotonic() + max(wait, 0.0) > ends:
             return
         error = yield max(wait, 0.0)
 
 
-def call_with_retry(fn: Callable[[], T], policy: RetryPolicy, *, describe: str) -> T:
+def call_with_retry(
+    fn: Callable[[], T], policy: RetryPolicy, *, describe: str, until: float | None = None
+) -> T:
     """Call ``fn`` until it succeeds, retrying ``TransientError`` within the policy.
 
-    When attempts or the deadline run out, raises a ``TransientError`` naming
-    ``describe``, the attempts made and the last failure.
+    ``until`` (a ``time.monotonic()`` instant) replaces the policy's deadline, for a caller
+    whose effort started earlier and must not get a fresh one (an upload's restart). When
+    attempts or the deadline run out, raises a ``TransientError`` naming ``describe``, the
+    attempts made and the last failure.
     """
     ended: dict[str, Any] = {}
 
@@ -85,6 +91,7 @@ def call_with_retry(fn: Callable[[], T], policy: RetryPolicy, *, describe: str) 
         on_giveup=ended.update,
         logger=None,
         policy=policy,
+        until=until,
     )(fn)
     try:
         return retrying()

@@ -4,7 +4,9 @@ The flow is Anaplan's "unknown chunk count" upload: announce ``chunkCount: -1``,
 chunks 0..n-1 in order, then ``/complete``. A chunk PUT is idempotent (the same index
 replaces), so it is retried like any call; an upload that still cannot be finished for a
 transient reason, or that Anaplan no longer holds, starts over once from chunk 0 while
-the retry deadline allows. A terminal refusal (403, 400, ...) is never retried.
+the retry deadline allows, and the second pass retries only within what is left of that
+deadline (counted from the upload's start). A terminal refusal (403, 400, ...) is never
+retried.
 
 A chunk may be given as the pieces it is made of: they are compressed one by one, so
 only the compressed chunk (the PUT body, several times smaller) is ever held whole.
@@ -69,26 +71,27 @@ def upload_file(
     at all uploads an empty file.
     """
     path = f"{model.path}/files/{file_id}"
-    started = time.monotonic()
+    deadline = time.monotonic() + client.retry_policy.deadline_s
     name = _announce(client, path, file_id)
     try:
         return _send_chunks(client, path, file_id, name, _fresh(chunks), total=total_chunks)
     except _RESTARTABLE as error:
-        late = time.monotonic() - started >= client.retry_policy.deadline_s
-        if isinstance(chunks, Iterator) or late:
+        if isinstance(chunks, Iterator) or time.monotonic() >= deadline:
             raise
         logger.warning("Upload to file %r failed (%s); starting again from chunk 0", name, error)
-        name = _announce(client, path, file_id)
-        return _send_chunks(client, path, file_id, name, _fresh(chunks), total=total_chunks)
+        name = _announce(client, path, file_id, until=deadline)
+        return _send_chunks(
+            client, path, file_id, name, _fresh(chunks), total=total_chunks, until=deadline
+        )
 
 
 def _fresh(chunks: ChunkSource) -> Iterable[Chunk]:
     return chunks() if callable(chunks) else chunks
 
 
-def _announce(client: AnaplanClient, path: str, file_id: str) -> str:
+def _announce(client: AnaplanClient, path: str, file_id: str, *, until: float | None = None) -> str:
     """Start an upload of unknown length; returns the file's name."""
-    body = client.request("POST", path, json={"chunkCount": -1})
+    body = client.request("POST", path, json={"chunkCount": -1}, retry_until=until)
     file = body.get("file") or {}
     if str(file.get("id")) != file_id:
         raise AnaplanError(
@@ -106,7 +109,9 @@ def _send_chunks(
     chunks: Iterable[Chunk],
     *,
     total: int | None,
+    until: float | None = None,
 ) -> UploadStats:
+    """Send every chunk, then complete; ``until`` ends each call's retries (a restart)."""
     count = raw = sent = 0
     for chunk in _non_empty(chunks):
         if count == MAX_CHUNKS:
@@ -122,6 +127,7 @@ def _send_chunks(
                 data=compressed,
                 headers={"Content-Type": "application/x-gzip"},
                 expect_json=False,
+                retry_until=until,
             )
         except NotFoundError as error:  # the file was found when the upload began
             raise UploadExpiredError(
@@ -140,7 +146,10 @@ def _send_chunks(
         )
         del compressed  # not held while the next chunk is read and compressed
     done = client.request(
-        "POST", f"{path}/complete", json={"id": file_id, "name": name, "chunkCount": count}
+        "POST",
+        f"{path}/complete",
+        json={"id": file_id, "name": name, "chunkCount": count},
+        retry_until=until,
     )
     _check_complete(done, file_id, count)
     logger.info(

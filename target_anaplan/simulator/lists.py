@@ -382,10 +382,7 @@ def _item_to_update(
     code must be named by its code or id; an item without a code may get one by name)."""
     name, code = _given(raw, "name"), _given(raw, "code")
     if "id" in raw:
-        key = by_id.get(_id(raw["id"]))  # type: ignore[arg-type]
-        if key is None:
-            raise ItemError("Not found", f"ID '{raw['id']}' not found")
-        return key
+        return _with_id(by_id, raw["id"])
     key = _with_code(data, code) if code else None
     if key is None and name and not data.definition.numbered:
         key = names.get(name)
@@ -431,9 +428,13 @@ def _updated_item(
     return key, tuple(row)
 
 
-def _id(value: Any) -> int | None:
+def _with_id(by_id: dict[int, str], value: Any) -> str:
+    """The key of the item whose id is ``value`` (sent as a number or digits)."""
     text = str(value).strip()
-    return int(text) if text.isdigit() else None
+    key = by_id.get(int(text)) if text.isdigit() else None
+    if key is None:
+        raise ItemError("Not found", f"ID '{value}' not found")
+    return key
 
 
 def _item_to_delete(data: ListData, by_id: dict[int, str], raw: dict[str, Any]) -> str:
@@ -444,10 +445,7 @@ def _item_to_delete(data: ListData, by_id: dict[int, str], raw: dict[str, Any]) 
             f"Specifying both ID and code not supported (ID '{raw['id']}', code '{raw['code']}')",
         )
     if "id" in raw:
-        key = by_id.get(_id(raw["id"]))  # type: ignore[arg-type]
-        if key is None:
-            raise ItemError("Not found", f"ID '{raw['id']}' not found")
-        return key
+        return _with_id(by_id, raw["id"])
     if "code" in raw:
         key = _with_code(data, str(raw["code"]))
         if key is None:

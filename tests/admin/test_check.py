@@ -103,6 +103,33 @@ def test_unknown_model_name(sim, tmp_path):
     assert notes["load plan"] == "Not built: fix the problems above first."
 
 
+def test_unknown_workspace_name(sim, tmp_path):
+    config = {**core_config(sim, {"products": PRODUCTS}), "workspace": "Target Test"}
+    shown = check(config, tmp_path)
+    result = check(config, tmp_path, "--json")
+
+    assert (shown.code, result.code) == (1, 1)
+    missing = ("Workspace 'Target Test' not found in this Anaplan tenant. Available workspaces: "
+               "'Target Tests' (8a81b09d5f3b4c7e9a1f2b3c4d5e6f71).")  # fmt: skip
+    assert problems(result) == {"model Core Model": missing}
+    assert f"problem  model Core Model  {missing}" in shown.out.splitlines()
+    assert shown.err == "1 problem(s): a run would not start as configured.\n"
+
+
+def test_a_streams_unknown_workspace_is_told_apart_from_the_good_one(sim, tmp_path):
+    streams = {"products": PRODUCTS, "sales": {**SALES, "workspace": "Target Test"}}
+    result = check(core_config(sim, streams), tmp_path, "--json")
+
+    assert result.code == 1
+    assert list(problems(result)) == ["model Core Model in Target Test"]
+    assert problems(result)["model Core Model in Target Test"].startswith(
+        "Workspace 'Target Test' not found"
+    )
+    statuses = {f["check"]: f["status"] for f in result.json}
+    assert statuses["model Core Model in Target Tests"] == "ok"
+    assert (statuses["stream products"], statuses["stream sales"]) == ("ok", "note")
+
+
 def test_ambiguous_name_and_every_other_problem_listed_at_once(tmp_path):
     scenario = json.loads(CORE.read_text(encoding="utf-8"))
     imports = scenario["workspaces"][0]["models"][0]["imports"]

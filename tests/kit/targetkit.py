@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from target_anaplan.simulator import Simulator
 from tests.kit import modelkit
 
@@ -86,15 +88,28 @@ class Run:
 
 def run_in_process(config: dict, text: str) -> Run:
     """Run the target in this process the way ``listen`` does; exceptions propagate."""
+    out = io.StringIO()
+    _listen(config, text, out)
+    return Run(out.getvalue(), "")
+
+
+def failing_run_in_process(
+    config: dict, text: str, error: type[BaseException], match: str | None = None
+) -> Run:
+    """Run the target in this process expecting it to raise ``error`` (its message matching
+    ``match``). Unlike ``run_in_process``, what it wrote to stdout before failing is kept, so
+    a test can check that no STATE got out for rows Anaplan did not take."""
+    out = io.StringIO()
+    with pytest.raises(error, match=match):
+        _listen(config, text, out)
+    return Run(out.getvalue(), "", returncode=1)
+
+
+def _listen(config: dict, text: str, out: io.StringIO) -> None:
     from target_anaplan.target import TargetAnaplan  # noqa: PLC0415
 
-    out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        try:
-            TargetAnaplan(config=config).listen(io.StringIO(text))
-        finally:
-            captured = out.getvalue()
-    return Run(captured, "")
+        TargetAnaplan(config=config).listen(io.StringIO(text))
 
 
 def run_subprocess(config: dict, text: str, tmp_path: Path) -> Run:

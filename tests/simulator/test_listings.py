@@ -116,14 +116,30 @@ def test_workspaces_sort_by_name_both_ways(two_workspaces: Client) -> None:
     assert names(both, "workspaces") == ascending  # equal allowances: the name decides
 
 
-@pytest.mark.parametrize("path", ["/models", f"/workspaces/{WORKSPACE_ID}/models"])
-def test_models_sort_by_name_and_state(two_workspaces: Client, path: str) -> None:
-    api = two_workspaces
-    by_name = names(api.get("/models", params={"sort": "+name"}), "models")
-    assert by_name == ["Archive Model", "Demo Model"]
-    by_state = page(api.get("/models", params={"sort": "+activeState"}), "models")
-    assert [m["id"] for m in by_state] == [ARCHIVE_MODEL_ID, MODEL_ID]  # ARCHIVED < UNLOCKED
-    assert names(api.get(path, params={"sort": "-name"}), "models")[0] == "Demo Model"
+@pytest.fixture
+def three_models(sim_with) -> Client:
+    """The example workspace holding, after the example model, an ARCHIVED model and an
+    UNLOCKED one whose names sort before and after it: every sort differs from the stored
+    order, on /models and on the workspace's listing alike."""
+    scenario = json.loads(EXAMPLE_SCENARIO.read_text(encoding="utf-8"))
+    scenario["workspaces"][0]["models"] += [
+        {"id": ARCHIVE_MODEL_ID, "name": "Archive Model", "activeState": "ARCHIVED"},
+        {"id": "0D1E2F3A4B5C4D6E8F9A0B1C2D3E4F5B", "name": "Zeta Model"},
+    ]
+    return Client(sim_with(scenario))
+
+
+@pytest.mark.parametrize("path", LISTINGS)
+def test_models_sort_by_name_and_state(three_models: Client, path: str) -> None:
+    def listed(sort: str | None = None) -> list[str]:
+        return names(three_models.get(path, params={"sort": sort} if sort else {}), "models")
+
+    assert listed() == ["Demo Model", "Archive Model", "Zeta Model"]
+    assert listed("+name") == ["Archive Model", "Demo Model", "Zeta Model"]
+    assert listed("-name") == ["Zeta Model", "Demo Model", "Archive Model"]
+    # ARCHIVED < UNLOCKED; the two UNLOCKED models keep their order, reversed with `-`.
+    assert listed("+activeState") == ["Archive Model", "Demo Model", "Zeta Model"]
+    assert listed("-activeState,+name") == ["Demo Model", "Zeta Model", "Archive Model"]
 
 
 @pytest.mark.parametrize("path", ["/workspaces", "/models", f"/workspaces/{WORKSPACE_ID}/models"])
@@ -144,17 +160,20 @@ def test_top_level_sort_needs_a_prefix_and_a_sortable_field(
 
 @pytest.fixture
 def two_of_each(sim_with) -> Client:
-    """Two files, two imports and two processes, listed in id order."""
+    """Two files, two imports, two processes and three lists, listed in id order."""
     processes = [{"id": PROCESS, "name": "Load products and sales",
                   "actions": ["112000000000", "112000000001"]}, SECOND_PROCESS]  # fmt: skip
-    return Client(sim_with(processes=processes))
+    example = json.loads(EXAMPLE_SCENARIO.read_text(encoding="utf-8"))
+    lists = [*example["workspaces"][0]["models"][0]["lists"], {"name": "Channels"}]
+    return Client(sim_with(processes=processes, lists=lists))
 
 
 @pytest.mark.parametrize(
     ("kind", "stored"),
     [("files", ["products.csv", "sales.csv"]),
      ("imports", ["Products from products.csv", "Sales from sales.csv"]),
-     ("processes", ["Load products and sales", "Another process"])],
+     ("processes", ["Load products and sales", "Another process"]),
+     ("lists", ["Products", "Regions", "Channels"])],
 )  # fmt: skip
 def test_model_level_lists_sort_by_any_field(two_of_each: Client, kind: str, stored: list) -> None:
     api = two_of_each

@@ -7,11 +7,13 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections import Counter
 from html.parser import HTMLParser
 
 import pytest
 import requests
 
+from tests.kit.png import Image, read_png
 from tests.kit.simkit import (
     MODEL_ID,
     PROCESS,
@@ -37,6 +39,7 @@ SALES = SALES_HEADER + (
     "P004,APAC,1500,4800.00,Bulk order\n"
     "P999,EMEA,1,1.00,Product missing\n"
 )
+WHITE = b"\xff\xff\xff"
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                   "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync")  # fmt: skip
@@ -114,8 +117,22 @@ def test_the_page_in_a_real_browser(loaded: Client, artifact) -> None:
     assert "Sales from sales.csv: 3 ok (3 created, 0 updated), 1 failed, 0 ignored" in text
     screenshot = artifact("simulator-page.png")
     chromium(browser, "--window-size=1280,2000", f"--screenshot={screenshot}", url)
-    assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     print(f"screenshot of the page: {screenshot}")
+    assert_rendered(read_png(screenshot.read_bytes()))
+
+
+def assert_rendered(image: Image) -> None:
+    """The screenshot shows the page, not a blank or nearly empty window: a blank page is one
+    colour, and a page with only its heading is 99.9% white (both seen with this Chromium)."""
+    assert (image.width, image.height) == (1280, 2000)
+    bands = image.bands(4)
+    colours = sum(bands, Counter[bytes]())
+    assert colours.most_common(1)[0][0] == WHITE  # the page's background
+    assert colours[WHITE] < 0.95 * image.width * image.height
+    assert len(colours) > 100  # anti-aliased text, borders, state colours: not a flat fill
+    # Text (dark pixels) all the way down: models, files, tasks, requests.
+    dark = [sum(n for rgb, n in band.items() if sum(rgb) < 300) for band in bands]
+    assert min(dark) > 1000, dark
 
 
 def chromium(browser: str, *args: str) -> str:

@@ -8,6 +8,7 @@ import logging
 import pytest
 from singer_sdk.exceptions import InvalidRecord
 
+from target_anaplan.anaplan.errors import ActionFailedError
 from target_anaplan.errors import ConfigError, UnencodableValueError
 from target_anaplan.target import TargetAnaplan
 from tests.kit.singer import lines, record, schema, state
@@ -20,6 +21,7 @@ from tests.kit.targetkit import (
     SALES,
     completes,
     core_config,
+    failing_run_in_process,
     last_upload,
     list_items,
     module_rows,
@@ -251,17 +253,13 @@ def test_failed_import_fails_the_run_without_state(sim):
     sim.add_fault(
         {"kind": "fail", "action_id": CUSTOMERS_IMPORT, "message": "Customers import broke"}
     )
-    out = []
-    with pytest.raises(Exception, match="Customers") as failure:
-        out.append(
-            run_in_process(
-                core_config(sim, customers_stream("insert")),
-                lines(schema("customers", CUSTOMER, ["id"]), *customers(2, states=True)),
-            )
-        )
-
-    assert type(failure.value).__name__ == "ActionFailedError"
-    assert not out
+    run = failing_run_in_process(
+        core_config(sim, customers_stream("insert")),
+        lines(schema("customers", CUSTOMER, ["id"]), *customers(2, states=True)),
+        ActionFailedError,
+        "Customers import broke",
+    )
+    assert run.states == []
 
 
 def test_rejected_rows_fail_the_run_and_keep_the_dump(sim, tmp_path):

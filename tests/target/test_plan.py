@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 
 import pytest
 
@@ -23,6 +24,7 @@ from tests.kit.targetkit import (
     SALES,
     USER,
     core_config,
+    failing_run_in_process,
     list_items,
     module_rows,
     run_in_process,
@@ -122,8 +124,10 @@ def test_a_module_stream_sent_first_commits_after_its_list(sim):
 
 
 def test_insert_batches_of_a_module_commit_their_list_rows_first(sim):
-    # Small batches interleave the two streams: each sales batch carries products whose
-    # rows are still pending in the products stream's batch.
+    # Small batches interleave products and sales. Each products batch fills (and commits)
+    # just before the sales batch naming its products, so the cascade at work is the
+    # all-mode regions stream's: its EMEA would wait for the end of input, but every sale
+    # names EMEA, so the first sales commit commits regions before itself.
     streams = {
         "sales": SALES | {"mode": "insert"},
         "products": PRODUCTS | {"mode": "insert"},
@@ -143,6 +147,10 @@ def test_insert_batches_of_a_module_commit_their_list_rows_first(sim):
     assert sorted(list_items(sim, "Products")) == [f"P{n}" for n in range(1, 7)]
     assert len(module_rows(sim, "Sales")) == 6
     assert run.states == [{"n": 6}]
+    # Regions once, cascaded ahead of the first sales batch; then products and sales alternate.
+    products_then_sales = [PRODUCTS_IMPORT, SALES_IMPORT]
+    order = starts_in_order(sim, PRODUCTS_IMPORT, REGIONS_IMPORT, SALES_IMPORT)
+    assert order == [PRODUCTS_IMPORT, REGIONS_IMPORT, SALES_IMPORT, *products_then_sales * 2]
 
 
 def test_a_child_list_commits_after_its_parent_list(sim):
@@ -180,6 +188,43 @@ def test_load_order_overrides_the_default(sim):
     ]
 
 
+def test_the_load_plan_is_logged_once_at_start(sim, caplog):
+    """One line per stream (position, file, actions) and the after_load, before any upload,
+    and not again however many commits follow."""
+    config = core_config(
+        sim,
+        {"sales": SALES, "products": PRODUCTS | {"mode": "insert"}, "regions": REGIONS},
+        batch_size_rows=1,
+        after_load=["Reload regions"],
+    )
+    text = lines(
+        schema("sales", SALE),
+        sale("P1", 1),
+        schema("products", PRODUCT, ["Code"]),
+        product("P1"),
+        product("P2"),
+        schema("regions", REGION, ["Code"]),
+        region("EMEA"),
+    )
+    with caplog.at_level(logging.INFO):
+        run_in_process(config, text)
+
+    messages = [r.getMessage() for r in caplog.records]
+    plan = [(n, m) for n, m in enumerate(messages) if m.startswith("Load plan: ")]
+    assert [m for _, m in plan] == [
+        "Load plan: 1. products: file 'products.csv', then import 'Products from products.csv' "
+        f"({PRODUCTS_IMPORT}); loads list Products",
+        "Load plan: 2. regions: file 'regions.txt', then import 'Regions from regions.txt' "
+        f"({REGIONS_IMPORT}); loads list Regions",
+        "Load plan: 3. sales: file 'sales.csv', then import 'Sales from sales.csv' "
+        f"({SALES_IMPORT})",
+        f"Load plan: then process 'Reload regions' ({REGIONS_PROCESS})",
+    ]
+    first_upload = next(n for n, m in enumerate(messages) if m.startswith("Uploading file"))
+    assert plan[-1][0] < first_upload
+    assert len(task_starts(sim, PRODUCTS_IMPORT)) == 2  # several commits, one plan
+
+
 def test_load_order_names_only_configured_streams(sim):
     with pytest.raises(ConfigError, match=r"`load_order` names streams .* 'sale'"):
         run_in_process(core_config(sim, {"sales": SALES}, load_order=["sale"]), "")
@@ -188,23 +233,22 @@ def test_load_order_names_only_configured_streams(sim):
 def test_a_failing_list_commit_stops_the_module_commit_and_holds_the_state(sim):
     sim.add_fault({"kind": "fail", "action_id": PRODUCTS_IMPORT, "message": "Products broke"})
     config = core_config(sim, {"sales": SALES, "products": PRODUCTS})
-    out = []
-    with pytest.raises(ActionFailedError, match="Products broke"):
-        out.append(
-            run_in_process(
-                config,
-                lines(
-                    schema("sales", SALE),
-                    sale("P1", 1),
-                    schema("products", PRODUCT),
-                    product("P1"),
-                    state({"n": 1}),
-                ),
-            )
-        )
+    run = failing_run_in_process(
+        config,
+        lines(
+            state({"n": 0}),  # nothing received yet: it goes out at once
+            schema("sales", SALE),
+            sale("P1", 1),
+            schema("products", PRODUCT),
+            product("P1"),
+            state({"n": 1}),
+        ),
+        ActionFailedError,
+        "Products broke",
+    )
     assert task_starts(sim, SALES_IMPORT) == []
     assert module_rows(sim, "Sales") == []
-    assert not out
+    assert run.states == [{"n": 0}]  # nothing past the rows that never committed
 
 
 def test_insert_mode_acknowledges_each_committed_batch(sim, tmp_path):
@@ -262,9 +306,15 @@ def test_after_load_does_not_run_when_nothing_was_received(sim):
 def test_a_failing_after_load_fails_the_run_without_state(sim):
     # The process reloads regions.txt, which this user never uploaded: it fails.
     config = core_config(sim, {"products": PRODUCTS}, after_load=["Reload regions"])
-    with pytest.raises(ActionFailedError, match=r"after_load process 'Reload regions'.*No content"):
-        run_in_process(config, lines(schema("products", PRODUCT), product("P1"), state({"n": 1})))
+    run = failing_run_in_process(
+        config,
+        lines(state({"n": 0}), schema("products", PRODUCT), product("P1"), state({"n": 1})),
+        ActionFailedError,
+        r"after_load process 'Reload regions'.*No content",
+    )
     assert sorted(list_items(sim, "Products")) == ["P1"]
+    # P1 is in the list, but the state that covers it waits for after_load, which failed.
+    assert run.states == [{"n": 0}]
 
 
 def two_models() -> dict:

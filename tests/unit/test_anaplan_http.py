@@ -25,6 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
+from target_anaplan.anaplan import retry as retry_module
 from target_anaplan.anaplan import upload as upload_module
 from target_anaplan.anaplan.auth import Token, TokenAuth
 from target_anaplan.anaplan.basic_auth import BasicAuth
@@ -442,6 +443,66 @@ def test_upload_from_a_generator_cannot_restart(stub, client):
     with pytest.raises(TransientError, match="Gave up on PUT"):
         upload_file(client, MODEL, "113000000000", (c for c in [b"a\n"]))
     assert len(stub.calls("POST", f"{BASE}/files/113000000000")) == 1
+
+
+class Clock:
+    """time.monotonic and time.sleep for the code under test: time moves only when it sleeps
+    (or when a scripted reply says the call took long), so deadlines are exact."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    fake = Clock()
+    monkeypatch.setattr(time, "monotonic", fake.monotonic)
+    monkeypatch.setattr(time, "sleep", fake.sleep)
+    monkeypatch.setattr(retry_module, "jitter", lambda ceiling: ceiling)  # waits exactly 2 s
+    return fake
+
+
+# Every retry waits 2 s; one call gets 4 attempts; an upload's deadline is 10 s.
+TWO_SECONDS = RetryPolicy(max_attempts=4, base_delay_s=2, max_delay_s=2, deadline_s=10)
+
+
+def test_a_restart_retries_only_within_what_is_left_of_the_uploads_deadline(stub, clock):
+    client = make_client(stub, policy=TWO_SECONDS)
+    chunk_file_route(stub)
+    # First pass: chunk 1 fails 4 times (6 s of waits, 4 s left). The second pass's chunk 1
+    # would succeed on its 4th attempt, 6 s after the restart: past the upload's deadline.
+    stub.on("PUT", f"{BASE}/files/113000000000/chunks/1", *[error(503)] * 7, (204, None))
+    with pytest.raises(TransientError, match=r"Gave up on PUT .*chunks/1 after 3 attempt\(s\)"):
+        upload_file(client, MODEL, "113000000000", lambda: iter([b"a\n", b"b\n", b"c\n"]))
+    assert len(stub.calls("POST", f"{BASE}/files/113000000000")) == 2  # it did restart
+    puts = [p.path.rsplit("/", 1)[1] for p in stub.calls("PUT", f"{BASE}/.*")]
+    assert puts == ["0", "1", "1", "1", "1", "0", "1", "1", "1"]
+    assert not stub.calls("POST", f"{BASE}/files/113000000000/complete")
+    assert clock.now == 1010  # no wait went past the deadline
+
+
+def test_no_restart_once_the_uploads_deadline_has_passed(stub, clock):
+    client = make_client(stub, policy=TWO_SECONDS)
+    chunk_file_route(stub)
+
+    def slow(seen: Seen) -> Reply:
+        clock.now += 9  # a slow chunk: the upload's deadline passes during chunk 1's retries
+        return (204, None)
+
+    stub.on("PUT", f"{BASE}/files/113000000000/chunks/0", slow)
+    stub.on("PUT", f"{BASE}/files/113000000000/chunks/1", error(503))
+    with pytest.raises(TransientError, match=r"Gave up on PUT .*chunks/1 after 4 attempt\(s\)"):
+        upload_file(client, MODEL, "113000000000", lambda: iter([b"a\n", b"b\n", b"c\n"]))
+    assert len(stub.calls("POST", f"{BASE}/files/113000000000")) == 1
+    puts = [p.path.rsplit("/", 1)[1] for p in stub.calls("PUT", f"{BASE}/.*")]
+    assert puts == ["0", "1", "1", "1", "1"]
+    assert not stub.calls("POST", f"{BASE}/files/113000000000/complete")
 
 
 # --- tasks --------------------------------------------------------------------------------

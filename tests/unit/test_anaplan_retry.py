@@ -116,6 +116,16 @@ def test_deadline_stops_retrying(fake_time):
     assert len(fn.calls) == 4
 
 
+def test_until_replaces_the_policys_deadline(fake_time):
+    """A caller whose effort began earlier (an upload's restart) keeps its own end."""
+    fn = failing([TransientError("503")] * 50)
+    policy = RetryPolicy(max_attempts=50, base_delay_s=10, max_delay_s=10, deadline_s=1000)
+    with pytest.raises(TransientError, match="Gave up"):
+        call_with_retry(fn, policy, describe="PUT /chunk", until=fake_time.now + 25)
+    assert fake_time.sleeps == [10, 10]
+    assert len(fn.calls) == 3
+
+
 def test_retry_after_beyond_the_deadline_gives_up_at_once(fake_time):
     fn = failing([TransientError("429", retry_after_s=3600)])
     with pytest.raises(TransientError, match="after 1 attempt"):

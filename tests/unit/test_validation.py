@@ -6,10 +6,13 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
+import fastjsonschema
+import jsonschema
 import pytest
 from singer_sdk.contrib.msgspec import decoder
 from singer_sdk.exceptions import InvalidJSONSchema, InvalidRecord
 
+from target_anaplan import validation
 from target_anaplan.validation import ValidatorCrashError, Validators, dialect_of, is_multiple
 
 WHERE = "Line 3 of the input, stream 'products', record 2"
@@ -89,6 +92,45 @@ def test_draft7_numeric_exclusive_bounds():
     assert "must be bigger than 0" in problem(check, '{"n": 0}')
 
 
+@pytest.mark.parametrize(
+    ("uri", "dialect"),
+    [
+        ("http://json-schema.org/draft-06/schema#", jsonschema.Draft6Validator),
+        ("http://json-schema.org/draft-07/schema#", jsonschema.Draft7Validator),
+    ],
+)
+def test_an_explicit_draft6_or_draft7_schema_has_numeric_exclusive_bounds(uri, dialect):
+    assert dialect_of({"$schema": uri}).validator is dialect
+    check = validator(
+        {"n": {"type": "number", "exclusiveMaximum": 10, "exclusiveMinimum": 0}}, **{"$schema": uri}
+    )
+    assert problem(check, '{"n": 9.99}') is None
+    assert problem(check, '{"n": 0.01}') is None
+    assert "must be smaller than 10" in problem(check, '{"n": 10}')
+    assert "must be bigger than 0" in problem(check, '{"n": 0}')
+    # The dialect named wins over inference: a draft-4 style boolean bound is an invalid schema
+    # there, not read the draft-4 way.
+    with pytest.raises(InvalidJSONSchema, match=r"properties/n/exclusiveMaximum.*not of type"):
+        validator({"n": {"maximum": 10, "exclusiveMaximum": True}}, **{"$schema": uri})
+
+
+def test_a_draft3_schema_is_checked_exactly_in_draft3():
+    """fastjsonschema knows no draft-3 (``required: true`` on a property, ``divisibleBy``,
+    type ``any``): such a schema is checked by jsonschema."""
+    check = validator(
+        {
+            "id": {"type": "integer", "required": True},
+            "price": {"type": "number", "divisibleBy": 0.25},
+            "anything": {"type": "any"},
+        },
+        **{"$schema": "http://json-schema.org/draft-03/schema#"},
+    )
+    assert problem(check, '{"id": 1, "price": 19.75, "anything": [1, {"a": null}]}') is None
+    assert "field id: 'id' is a required property" in problem(check, '{"price": 19.75}')
+    assert "field id" in problem(check, '{"id": "x"}')
+    assert "not a multiple of 0.25" in problem(check, '{"id": 1, "price": 19.8}')
+
+
 def test_a_bound_that_is_no_binary_float_is_compared_exactly():
     # float(19.99) is 19.98999...: compared as a float, 19.99 would exceed its own maximum.
     check = validator({"price": {"type": "number", "maximum": 19.99, "minimum": 0.1}})
@@ -157,6 +199,37 @@ def test_a_validator_crash_names_the_record_field_and_keyword():
     assert "field price" in message
     assert "'multipleOf'" in message
     assert "validate_records: false" in message
+
+
+def test_a_crash_in_the_compiled_validator_names_the_record_field_and_keyword(monkeypatch):
+    """Compiled code that raises on a record (here: forced for the `pattern` check of `sku`)
+    is a bug: one line naming the field and keyword, never the record's fault."""
+    compile_really = fastjsonschema.compile
+
+    def compile_with_a_bug(definition, **options):
+        compiled = compile_really(definition, **options)
+        buggy = "pattern" in definition.get("properties", {}).get("sku", {})
+
+        def check(record):
+            if buggy and "sku" in record:
+                raise TypeError("expected string or bytes-like object")
+            return compiled(record)
+
+        return check
+
+    monkeypatch.setattr(validation.fastjsonschema, "compile", compile_with_a_bug)
+    check = validator(
+        {"name": {"type": "string"}, "sku": {"type": "string", "pattern": "^[A-Z]+-[0-9]+$"}}
+    )
+    assert problem(check, '{"name": "Widget"}') is None
+    with pytest.raises(ValidatorCrashError) as caught:
+        check.validate(decoder.decode('{"name": "Widget", "sku": "AB-12"}'))
+    message = str(caught.value)
+    assert WHERE in message
+    assert "field sku" in message
+    assert "'pattern'" in message
+    assert "TypeError" in message
+    assert "bug in target-anaplan" in message
 
 
 # --- real taps' schemas (tests/fixtures/schemas/) ----------------------------------------------
