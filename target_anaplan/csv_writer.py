@@ -270,7 +270,10 @@ def _as_date(value: Any, time_zone: tzinfo) -> Any:
     if isinstance(value, datetime):
         if value.utcoffset() is None:
             value = value.replace(tzinfo=timezone.utc)
-        return value.astimezone(time_zone).date()
+        try:
+            return value.astimezone(time_zone).date()
+        except OverflowError:  # the first or last day a datetime holds: keep its own date
+            return value.date()
     return value
 
 
@@ -510,7 +513,7 @@ class RowFormatter:
                 and len(text) >= 19
                 and text[4] == text[7] == "-"
                 and text[13] == text[16] == ":"
-                and text[11:13] != "24"  # some parsers read 24:00 as the next day
+                and text[11:13] != "24"  # Python 3.14 reads 24:00 as the next day
             ):
                 micro = value.microsecond
                 body = f"{text[:10]}T{text[11:19]}"
