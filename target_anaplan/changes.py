@@ -1,13 +1,17 @@
 """Change tracking: what each data source already holds, so that only changes travel.
 
 The change store (``change_store``, a SQLAlchemy URL: a SQLite file per model by default,
-or PostgreSQL) keeps, per data source, every key loaded and a fingerprint of its row as
-written to the CSV. During a run, each batch of rows is looked up in one query; a row is
-*new* (key never loaded), *changed* (fingerprint differs) or *unchanged*. ``insert`` mode
+or PostgreSQL) keeps, per data source, every key loaded with two 64-bit fingerprints: of
+its row as written to the CSV, and of its record as received (``raw``, salted with what
+turns a record into a row: the schema, the stream's settings, the file's layout). During
+a run, each batch of keys is looked up in one query. A record whose raw fingerprint is the
+stored one is *unchanged* without being formatted at all (a full-table tap resending a
+million rows costs a decode and a look-up each); any other row is formatted, and is *new*
+(key never loaded), *changed* (row fingerprint differs) or *unchanged*. ``insert`` mode
 sends new rows, ``upsert`` new and changed ones, ``all`` everything.
 
-Nothing is written to the store while the run reads: what a batch would change waits in
-the run's scratch file (``Scratch``) and reaches the store in one transaction after the
+Nothing is written to the store while the run reads: what a batch would change is held
+(on disk, in the run's private files) and reaches the store in one transaction after the
 commit's imports (and deletes) succeeded. A failed, killed or interrupted run leaves the
 store as it was, so the rerun sends the same rows again.
 
@@ -23,8 +27,10 @@ import contextlib
 import hashlib
 import json
 import logging
+import marshal
 import os
 import sqlite3
+import tempfile
 import zlib
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -33,8 +39,8 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote
 
+import msgspec
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from target_anaplan.errors import TargetAnaplanError
 
@@ -44,15 +50,36 @@ LOOKUP_BATCH = 1000  # keys per look-up query (the formatter's batch)
 WRITE_BATCH = 10_000  # rows per executemany
 Mode = Literal["insert", "upsert", "all"]
 Deletes = Literal["ignore", "delete", "clear"]
+# Bump when a record's raw fingerprint would no longer stand for the same row.
+RAW_VERSION = 1
 
 _METADATA = sa.MetaData()
-ROWS = sa.Table(
-    "target_anaplan_rows",
+SOURCES = sa.Table(
+    "target_anaplan_sources",
     _METADATA,
-    sa.Column("source", sa.String(200), primary_key=True),
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("source", sa.String(200), nullable=False, unique=True),
+)
+KEYS = sa.Table(
+    "target_anaplan_keys",
+    _METADATA,
+    sa.Column("source_id", sa.Integer, primary_key=True),
     sa.Column("key", sa.Text, primary_key=True),
-    sa.Column("fingerprint", sa.String(32), nullable=False),
-    sa.Column("loaded_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("fingerprint", sa.BigInteger, nullable=False),
+    sa.Column("raw", sa.BigInteger, nullable=True),
+    sa.Column("loaded_at", sa.String(32), nullable=False),
+    sqlite_with_rowid=False,
+)
+# The statements a run makes per key, written for the driver (one executemany, one IN
+# list) because SQLAlchemy's per-row parameter handling would cost more than the database.
+_UPSERT = (
+    "INSERT INTO target_anaplan_keys (source_id, key, fingerprint, raw, loaded_at) "
+    "VALUES ({m}, {m}, {m}, {m}, {m}) ON CONFLICT (source_id, key) DO UPDATE SET "
+    "fingerprint = excluded.fingerprint, raw = excluded.raw, loaded_at = excluded.loaded_at"
+)
+_LOOKUP = (
+    "SELECT key, fingerprint, raw FROM target_anaplan_keys "
+    "WHERE source_id = {m} AND key IN ({marks})"
 )
 
 
@@ -71,9 +98,27 @@ def source_id(model_id: str, file_id: str) -> str:
     return f"{model_id}/{file_id}"
 
 
-def fingerprint(row: str) -> str:
-    """A row's fingerprint: 128 bits of BLAKE2b of its CSV text."""
-    return hashlib.blake2b(row.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+def fingerprint(row: str) -> int:
+    """A row's fingerprint: 64 bits of BLAKE2b of its CSV text, as a signed integer."""
+    digest = hashlib.blake2b(row.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def raw_fingerprints(salt: bytes, values: Iterable[Any]) -> list[int]:
+    """Each record's raw fingerprint: 64 bits of BLAKE2b, keyed with ``salt`` (what turns a
+    record into a row), of its field values (a tuple each) in msgpack."""
+    encode = msgspec.msgpack.Encoder(decimal_format="string").encode
+    blake = hashlib.blake2b
+    return [
+        int.from_bytes(blake(encode(value), digest_size=8, key=salt).digest(), "big", signed=True)
+        for value in values
+    ]
+
+
+def salt(*parts: Any) -> bytes:
+    """A key for raw fingerprints from what makes a record's row (JSON-able parts)."""
+    text = json.dumps([RAW_VERSION, *parts], sort_keys=True, default=str)
+    return hashlib.blake2b(text.encode(), digest_size=16).digest()
 
 
 def _shown(url: str) -> str:
@@ -112,10 +157,10 @@ def probe_store(url: str) -> str:
         raise _store_error(shown, "cannot be opened", error) from None
     try:
         with engine.connect() as connection:
-            if not sa.inspect(connection).has_table(ROWS.name):
+            if not sa.inspect(connection).has_table(KEYS.name):
                 return f"{shown}: reachable, tracks nothing yet"
-            query = sa.select(sa.func.count(sa.distinct(ROWS.c.source)), sa.func.count())
-            sources, keys = connection.execute(query.select_from(ROWS)).one()
+            query = sa.select(sa.func.count(sa.distinct(KEYS.c.source_id)), sa.func.count())
+            sources, keys = connection.execute(query.select_from(KEYS)).one()
     except (sa.exc.SQLAlchemyError, OSError) as error:
         raise _store_error(shown, "cannot be read", error) from None
     finally:
@@ -161,6 +206,7 @@ class ChangeStore:
         self.read_only = read_only
         self._empty = False  # read-only, and nothing tracked yet: no file or no table
         self._engine: sa.engine.Engine | None = None
+        self._source_ids: dict[str, int] = {}
         if read_only:
             self._open_read_only()
             return
@@ -188,7 +234,7 @@ class ChangeStore:
             )
             self.is_postgresql = engine.dialect.name == "postgresql"
             with engine.connect() as connection:
-                self._empty = not sa.inspect(connection).has_table(ROWS.name)
+                self._empty = not sa.inspect(connection).has_table(KEYS.name)
         except (sa.exc.SQLAlchemyError, ImportError, OSError) as error:
             raise self._failure("cannot be opened", error) from None
 
@@ -205,24 +251,53 @@ class ChangeStore:
             raise RuntimeError(f"The change store {self._shown} was opened read-only.")
         return self._store_engine
 
-    def lookup(self, source: str, keys: Sequence[str]) -> dict[str, str]:
-        """Key -> fingerprint for those of ``keys`` the data source holds (one query)."""
-        if self._empty:
-            return {}
-        query = sa.select(ROWS.c.key, ROWS.c.fingerprint).where(
-            ROWS.c.source == source, ROWS.c.key.in_(list(keys))
-        )
+    def _source_id(self, source: str, *, create: bool = False) -> int | None:
+        """The store's number for a data source (made on first write), or None."""
+        known = self._source_ids.get(source)
+        if known is not None or self._empty:
+            return known
+        query = sa.select(SOURCES.c.id).where(SOURCES.c.source == source)
         try:
             with self._store_engine.connect() as connection:
-                return {key: fp for key, fp in connection.execute(query)}
+                found = connection.execute(query).scalar()
+            if found is None and create:
+                with (
+                    contextlib.suppress(sa.exc.IntegrityError),  # another run made it
+                    self._writable().begin() as connection,
+                ):
+                    connection.execute(SOURCES.insert().values(source=source))
+                with self._store_engine.connect() as connection:
+                    found = connection.execute(query).scalar()
         except sa.exc.SQLAlchemyError as error:
             raise self._failure("cannot be read", error) from None
+        if found is not None:
+            self._source_ids[source] = int(found)
+        return None if found is None else int(found)
+
+    def _mark(self) -> str:
+        return "?" if self._store_engine.dialect.paramstyle == "qmark" else "%s"
+
+    def lookup(self, source: str, keys: Sequence[str]) -> dict[str, tuple[int, int | None]]:
+        """Key -> (row fingerprint, raw fingerprint) for those of ``keys`` the data source
+        holds (one query)."""
+        number = self._source_id(source)
+        if number is None or not keys:
+            return {}
+        mark = self._mark()
+        query = _LOOKUP.format(m=mark, marks=",".join([mark] * len(keys)))
+        try:
+            with self._store_engine.connect() as connection:
+                rows = connection.exec_driver_sql(query, (number, *keys)).fetchall()
+        except sa.exc.SQLAlchemyError as error:
+            raise self._failure("cannot be read", error) from None
+        return {key: (fp, raw) for key, fp, raw in rows}
 
     def count(self, source: str) -> int:
         """How many keys the data source holds."""
-        if self._empty:
+        number = self._source_id(source)
+        if number is None:
             return 0
-        query = sa.select(sa.func.count()).select_from(ROWS).where(ROWS.c.source == source)
+        query = sa.select(sa.func.count()).select_from(KEYS).where(KEYS.c.source_id == number)
         try:
             with self._store_engine.connect() as connection:
                 return int(connection.execute(query).scalar_one())
@@ -231,14 +306,15 @@ class ChangeStore:
 
     def keys(self, source: str, batch: int = LOOKUP_BATCH) -> Iterator[list[str]]:
         """Every key of the data source, in order, a batch at a time (memory stays flat)."""
-        if self._empty:
+        number = self._source_id(source)
+        if number is None:
             return
         after = ""
         while True:
             query = (
-                sa.select(ROWS.c.key)
-                .where(ROWS.c.source == source, ROWS.c.key > after)
-                .order_by(ROWS.c.key)
+                sa.select(KEYS.c.key)
+                .where(KEYS.c.source_id == number, KEYS.c.key > after)
+                .order_by(KEYS.c.key)
                 .limit(batch)
             )
             try:
@@ -254,40 +330,37 @@ class ChangeStore:
     def record(
         self,
         source: str,
-        loaded: Iterable[Sequence[tuple[str, str]]],
+        loaded: Iterable[Sequence[tuple[str, int, int | None]]],
         removed: Iterable[Sequence[str]] = (),
     ) -> None:
-        """In one transaction: the (key, fingerprint) batches loaded, the keys removed."""
-        now = datetime.now(timezone.utc)
-        insert = (postgresql.insert if self.is_postgresql else sqlite.insert)(ROWS)
-        upsert = insert.on_conflict_do_update(
-            index_elements=[ROWS.c.source, ROWS.c.key],
-            set_={"fingerprint": insert.excluded.fingerprint, "loaded_at": now},
-        )
+        """In one transaction: the (key, fingerprint, raw fingerprint) batches loaded, and
+        the keys removed."""
+        number = self._source_id(source, create=True)
+        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        upsert = _UPSERT.format(m=self._mark())
         try:
             with self._writable().begin() as connection:
                 for batch in loaded:
-                    rows = [
-                        {"source": source, "key": k, "fingerprint": f, "loaded_at": now}
-                        for k, f in batch
-                    ]
-                    if rows:
-                        connection.execute(upsert, rows)
+                    if batch:
+                        rows = [(number, key, fp, raw, now) for key, fp, raw in batch]
+                        connection.exec_driver_sql(upsert, rows)
                 for keys in removed:
                     if keys:
                         connection.execute(
-                            ROWS.delete().where(ROWS.c.source == source, ROWS.c.key.in_(keys))
+                            KEYS.delete().where(KEYS.c.source_id == number, KEYS.c.key.in_(keys))
                         )
         except sa.exc.SQLAlchemyError as error:
             raise self._failure("cannot be written", error) from None
 
     def forget(self, source: str) -> int:
         """Delete everything known of a data source; returns how many keys it held."""
+        number = self._source_id(source)
+        if number is None:
+            return 0
         try:
             with self._writable().begin() as connection:
-                return int(
-                    connection.execute(ROWS.delete().where(ROWS.c.source == source)).rowcount
-                )
+                deleted = connection.execute(KEYS.delete().where(KEYS.c.source_id == number))
+                return int(deleted.rowcount)
         except sa.exc.SQLAlchemyError as error:
             raise self._failure("cannot be written", error) from None
 
@@ -295,7 +368,11 @@ class ChangeStore:
         """Every data source the store tracks, with its number of keys."""
         if self._empty:
             return []
-        query = sa.select(ROWS.c.source, sa.func.count()).group_by(ROWS.c.source)
+        query = (
+            sa.select(SOURCES.c.source, sa.func.count())
+            .join(KEYS, KEYS.c.source_id == SOURCES.c.id)
+            .group_by(SOURCES.c.source)
+        )
         try:
             with self._store_engine.connect() as connection:
                 return [(s, int(n)) for s, n in connection.execute(query)]
@@ -340,8 +417,8 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
 
 
 class Scratch:
-    """A run's private working set on disk, per stream: keys seen, rows sent but not yet
-    committed (with their fingerprints), and keys gone from the source.
+    """A run's private working set on disk, per stream: keys seen and keys gone from the
+    source (for deletes).
 
     A plain SQLite file next to the spool files, written with the standard library's
     driver: it is private to the run and thrown away with it, so it needs no portability,
@@ -356,8 +433,6 @@ class Scratch:
             """
             PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;
             CREATE TABLE seen (stream TEXT, key TEXT, PRIMARY KEY (stream, key)) WITHOUT ROWID;
-            CREATE TABLE pending (stream TEXT, key TEXT, fp TEXT, line INTEGER,
-                PRIMARY KEY (stream, key)) WITHOUT ROWID;
             CREATE TABLE gone (stream TEXT, key TEXT, PRIMARY KEY (stream, key)) WITHOUT ROWID;
             """
         )
@@ -370,31 +445,6 @@ class Scratch:
     def seen(self, stream: str, keys: Sequence[str]) -> set[str]:
         """Which of ``keys`` were seen in this run."""
         return {key for (key,) in self._among("SELECT key FROM seen", stream, keys)}
-
-    def hold(self, stream: str, rows: Iterable[tuple[str, str, int]]) -> None:
-        """Rows spooled (key, fingerprint, row number in the upload): the store learns them
-        when the commit succeeds."""
-        self._db.executemany(
-            "INSERT OR REPLACE INTO pending VALUES (?, ?, ?, ?)",
-            ((stream, k, f, n) for k, f, n in rows),
-        )
-
-    def held(self, stream: str, keys: Sequence[str]) -> dict[str, str]:
-        """Key -> fingerprint for those of ``keys`` spooled and not yet committed."""
-        return dict(self._among("SELECT key, fp FROM pending", stream, keys))
-
-    def held_rows(
-        self, stream: str, not_loaded: Collection[int] = ()
-    ) -> Iterator[list[tuple[str, str]]]:
-        """The held (key, fingerprint) rows of a stream, in batches, less those at the
-        upload's row numbers ``not_loaded``."""
-        cursor = self._db.execute("SELECT key, fp, line FROM pending WHERE stream = ?", (stream,))
-        while batch := cursor.fetchmany(WRITE_BATCH):
-            yield [(key, fp) for key, fp, line in batch if line not in not_loaded]
-
-    def release(self, stream: str) -> None:
-        """The held rows are committed (or dropped)."""
-        self._db.execute("DELETE FROM pending WHERE stream = ?", (stream,))
 
     def mark_gone(self, stream: str, keys: Iterable[str]) -> None:
         self._db.executemany(
@@ -427,6 +477,50 @@ class Scratch:
         self._db.close()
 
 
+# A row held for the store: key, row fingerprint, raw fingerprint (None: unknown), and its
+# row number in the upload (-1: not sent, only its raw fingerprint is new).
+Held = tuple[str, int, "int | None", int]
+Loaded = tuple[str, int, "int | None"]  # what the store records of a row
+
+
+class HeldRows:
+    """The rows a stream's next commit would teach the store, on disk (memory stays flat
+    whatever the batch): appended a batch at a time, read back once the commit succeeded."""
+
+    def __init__(self, directory: Path) -> None:
+        fd, self._path = tempfile.mkstemp(prefix="target-anaplan-held-", dir=directory)
+        self._file = os.fdopen(fd, "w+b")
+        self.count = 0
+
+    def add(self, rows: list[Held]) -> None:
+        if rows:
+            marshal.dump(rows, self._file)
+            self.count += len(rows)
+
+    def batches(
+        self, not_loaded: Collection[int] = ()
+    ) -> Iterator[list[tuple[str, int, int | None]]]:
+        """The held rows in batches, less those at the upload's row numbers ``not_loaded``."""
+        self._file.flush()
+        self._file.seek(0)
+        while True:
+            try:
+                rows: list[Held] = marshal.load(self._file)
+            except EOFError:
+                return
+            yield [(key, fp, raw) for key, fp, raw, line in rows if line not in not_loaded]
+
+    def clear(self) -> None:
+        self._file.seek(0)
+        self._file.truncate()
+        self.count = 0
+
+    def close(self) -> None:
+        self._file.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._path)
+
+
 @dataclass
 class ChangeCounts:
     """What change tracking decided in one run, for the log and the run summary."""
@@ -450,13 +544,15 @@ class ChangeCounts:
 class StreamTracking:
     """Change tracking of one stream in one run.
 
-    ``keys`` (the key of each record as text) and ``rows`` (its CSV line) come in batches;
-    ``choose`` returns the lines to spool. ``close_snapshot`` records that the source sent
-    its whole table; at end of input, keys not seen since then are gone.
+    Keys (each record's key as text) and rows (its CSV line) come in batches; ``choose``
+    returns which lines to spool. ``prefilter`` first drops records whose raw fingerprint
+    says they are unchanged, before they are formatted. ``close_snapshot`` records that the
+    source sent its whole table; at end of input, keys not seen since then are gone.
     """
 
     store: ChangeStore
     scratch: Scratch
+    held: HeldRows
     stream: str
     source: str
     mode: Mode
@@ -466,38 +562,83 @@ class StreamTracking:
     known_at_start: int = -1
     snapshot_closed: bool = False
     gone_pending: int = 0  # keys gone from the source and not yet deleted or cleared
+    # Insert and upsert: key -> row fingerprint of the rows held for the next commit, so a
+    # key met twice before it is committed is judged against its latest row (bounded by
+    # the commit's batch). All mode sends every row anyway and keeps none of them here.
+    _pending: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.known_at_start = self.store.count(self.source)
 
-    def choose(self, keys: Sequence[str], rows: Sequence[str], first_line: int) -> list[int]:
+    @property
+    def filters(self) -> bool:
+        """Whether some rows are not sent (insert and upsert modes)."""
+        return self.mode != "all"
+
+    def prefilter(
+        self, keys: Sequence[str], raws: Sequence[int]
+    ) -> tuple[list[int], dict[str, tuple[int, int | None]]]:
+        """Which records of a batch need formatting (their indices), and what the store holds
+        of their keys; the others are unchanged since their raw fingerprint is the stored
+        one (counted, and seen for deletes). Insert and upsert modes only."""
+        known = self.store.lookup(self.source, list(dict.fromkeys(keys)))
+        pending = self._pending
+        kept: list[int] = []
+        unchanged: list[str] = []
+        for index, (key, raw) in enumerate(zip(keys, raws, strict=True)):
+            stored = known.get(key)
+            if stored is not None and stored[1] == raw and key not in pending:
+                unchanged.append(key)
+            else:
+                kept.append(index)
+        self.counts.unchanged += len(unchanged)
+        if unchanged and self.deletes != "ignore":
+            self.scratch.see(self.stream, unchanged)
+        return kept, known
+
+    def choose(
+        self,
+        keys: Sequence[str],
+        rows: Sequence[str],
+        first_line: int,
+        raws: Sequence[int | None] | None = None,
+        known: dict[str, tuple[int, int | None]] | None = None,
+    ) -> list[int]:
         """Which rows of a batch to send (their indices), by the stream's mode; what they
         would change is held until the commit succeeds. ``first_line`` is the row number
-        (0-based, in the upload) the first row sent will have."""
+        (0-based, in the upload) the first row sent will have; ``raws`` the records' raw
+        fingerprints, if known; ``known`` what the store holds of the keys, if looked up."""
         if self.deletes != "ignore":
             self.scratch.see(self.stream, keys)
-        distinct = list(dict.fromkeys(keys))
-        known = self.store.lookup(self.source, distinct)
-        known.update(self.scratch.held(self.stream, distinct))
+        if known is None:
+            known = self.store.lookup(self.source, list(dict.fromkeys(keys)))
+        filters = self.filters
+        pending = self._pending
+        counts = self.counts
         chosen: list[int] = []
-        held: list[tuple[str, str, int]] = []
+        held: list[Held] = []
         for index, (key, row) in enumerate(zip(keys, rows, strict=True)):
             print_ = fingerprint(row)
-            before = known.get(key)
+            raw = raws[index] if raws is not None else None
+            stored = known.get(key)
+            before = pending.get(key, stored[0] if stored is not None else None)
             if before is None:
-                self.counts.new += 1
+                counts.new += 1
             elif before != print_:
-                self.counts.changed += 1
+                counts.changed += 1
                 if self.mode == "insert":
                     continue
             else:
-                self.counts.unchanged += 1
-                if self.mode != "all":
+                counts.unchanged += 1
+                if filters:
+                    if raw is not None and stored is not None and stored[1] != raw:
+                        held.append((key, print_, raw, -1))  # same row, record now known
                     continue
-            known[key] = print_
-            held.append((key, print_, first_line + len(chosen)))
+            if filters:
+                pending[key] = print_
+            held.append((key, print_, raw, first_line + len(chosen)))
             chosen.append(index)
-        self.scratch.hold(self.stream, held)
+        self.held.add(held)
         return chosen
 
     def mark_gone(self, keys: Sequence[str]) -> None:
@@ -528,16 +669,15 @@ class StreamTracking:
         upload's row numbers ``not_loaded`` (and the gone keys it deleted or cleared), in
         one transaction."""
         removed = self.scratch.gone(self.stream) if with_gone else ()
-        loaded = self.scratch.held_rows(self.stream, not_loaded)
         try:
-            self.store.record(self.source, loaded, removed)
+            self.store.record(self.source, self.held.batches(not_loaded), removed)
         except ChangeStoreError as error:
             raise ChangeStoreError(
                 f"Anaplan took the commit of stream {self.stream!r}, but it could not be "
                 f"recorded: {error} The next run sends these rows again (imports update "
                 "rows, so that is safe)."
             ) from None
-        self.scratch.release(self.stream)
+        self._release()
         if with_gone:
             self.counts.deleted += self.gone_pending
             self.scratch.forget_gone(self.stream)
@@ -545,7 +685,21 @@ class StreamTracking:
 
     def forget_commit(self) -> None:
         """The commit's rows are not recorded: the next run sends them again."""
-        self.scratch.release(self.stream)
+        self._release()
+
+    def finish(self) -> None:
+        """At the end of a run that committed everything: rows held without being sent (an
+        unchanged row whose record is now known) are recorded, so the next run skips them
+        before formatting. Nothing held was sent, so nothing is marked as loaded here."""
+        if self.held.count and not self.store.read_only:
+            self.record_commit()
+
+    def _release(self) -> None:
+        self.held.clear()
+        self._pending.clear()
+
+    def close(self) -> None:
+        self.held.close()
 
 
 def key_text(values: Sequence[str]) -> str:

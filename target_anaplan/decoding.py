@@ -18,8 +18,9 @@ an RFC 3339 date-time the SDK's parser reads differently), the field is decoded 
 
 from __future__ import annotations
 
+import json
 import operator
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -106,7 +107,7 @@ _STRICT: dict[str, type] = {"string": str, "integer": int, "boolean": bool}
 ValueCheck = Callable[[Any], bool]
 
 
-class Unsupported(Exception):  # noqa: N818 (internal signal: the schema goes the other way)
+class _Unsupported(Exception):  # noqa: N818 (internal signal: the schema goes the other way)
     """The schema uses something the typed path does not decide exactly."""
 
 
@@ -129,14 +130,14 @@ class TypedRecord:
 
     type: type[msgspec.Struct]
     fields: Mapping[str, TypedField]
+    digest: str  # of the schema it was made from (raw fingerprints depend on it)
 
     def columns(self, records: Sequence[Any], names: Sequence[str]) -> list[list[Any]] | None:
         """The values of fields ``names`` per record, as the other path would have them; or
         None when a value needs that path (it fails a check, or the record is a delete).
 
         Every field is checked, loaded or not: the other path validates whole records."""
-        deleted = operator.attrgetter(self.fields[DELETED_AT].attr)
-        if any(map(deleted, records)):
+        if self.deleted(records):
             return None  # deletes are rare: the other path handles them
         checked: dict[str, list[Any]] = {}
         for checking in self._checked_fields:
@@ -176,7 +177,33 @@ class TypedRecord:
             for i, name in enumerate(fresh)
         }
         fields = {**self.fields, **extra}
-        return TypedRecord(_struct(fields), fields)
+        return TypedRecord(_struct(fields), fields, self.digest)
+
+    def values(self, records: Sequence[Any], names: Sequence[str]) -> list[list[Any]]:
+        """The values of fields ``names`` as the other path would have them, unchecked (for
+        keys); ValueError or TypeError if a date-like value does not parse."""
+        columns = []
+        for name in names:
+            field = self.fields[name]
+            values = list(map(operator.attrgetter(field.attr), records))
+            parse = field.parse
+            columns.append(
+                values if parse is None else [v if v is None else parse(v) for v in values]
+            )
+        return columns
+
+    def deleted(self, records: Sequence[Any]) -> bool:
+        """Whether any of the records says its row was deleted (``_sdc_deleted_at``)."""
+        return any(map(operator.attrgetter(self.fields[DELETED_AT].attr), records))
+
+    def field_values(self, records: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
+        """Each record's schema fields (not metadata, not undeclared ones), as a tuple: what
+        a raw fingerprint is made of."""
+        return map(operator.attrgetter(*self._schema_attrs), records)
+
+    @cached_property
+    def _schema_attrs(self) -> tuple[str, ...]:
+        return tuple(f.attr for f in self.fields.values() if f.attr.startswith("f"))
 
 
 def _checked(field: TypedField, values: list[Any]) -> list[Any] | None:
@@ -204,7 +231,7 @@ def typed_record(
     """The typed decoding of a stream's records, or None when its schema is not supported."""
     try:
         return _typed_record(schema, key_properties, draft4=draft4)
-    except Unsupported:
+    except _Unsupported:
         return None
 
 
@@ -213,24 +240,25 @@ def _typed_record(
 ) -> TypedRecord:
     _only(schema, _RECORD_KEYWORDS | {"definitions", "$defs"})
     if _uses_ref(schema):
-        raise Unsupported
+        raise _Unsupported
     if schema.get("type", "object") not in ("object", ["object"]):
-        raise Unsupported
+        raise _Unsupported
     if not isinstance(schema.get("additionalProperties", True), bool):
-        raise Unsupported
+        raise _Unsupported
     properties = schema.get("properties")
     if not isinstance(properties, Mapping):
-        raise Unsupported
+        raise _Unsupported
     required = set(schema.get("required") or ()) | set(key_properties)
     if required & set(SDC_METADATA) or not required <= set(properties):
-        raise Unsupported  # the SDK removes metadata before checking: other path
+        raise _Unsupported  # the SDK removes metadata before checking: other path
     fields: dict[str, TypedField] = {}
     for name, sub in properties.items():
         if name not in SDC_METADATA:
             fields[name] = _field(name, f"f{len(fields)}", sub, name in required, draft4=draft4)
     for number, name in enumerate(SDC_METADATA):
         fields[name] = TypedField(name, f"s{number}", Any, required=False)
-    return TypedRecord(_struct(fields), fields)
+    digest = json.dumps([schema, list(key_properties), draft4], sort_keys=True, default=str)
+    return TypedRecord(_struct(fields), fields, digest)
 
 
 def _struct(fields: Mapping[str, TypedField]) -> type[msgspec.Struct]:
@@ -255,7 +283,7 @@ def _struct(fields: Mapping[str, TypedField]) -> type[msgspec.Struct]:
 def _field(name: str, attr: str, schema: Any, required: bool, *, draft4: bool) -> TypedField:
     """A field's msgspec annotation and checks."""
     if not isinstance(schema, Mapping):
-        raise Unsupported
+        raise _Unsupported
     datelike = get_datelike_property_type(dict(schema))  # on the schema as the sink reads it
     schema = _nullable_union(schema)
     types = _types(schema)
@@ -273,7 +301,7 @@ def _field(name: str, attr: str, schema: Any, required: bool, *, draft4: bool) -
         classes = frozenset().union(*(_CLASSES[kind] for kind in types)) if types else None
     parse = _DATE_PARSERS.get(datelike) if datelike else None
     if parse is not None and kinds != {"string"}:
-        raise Unsupported  # a date-like value of another type: the other path
+        raise _Unsupported  # a date-like value of another type: the other path
     return TypedField(name, attr, annotation, required, classes, _all(checks), parse)
 
 
@@ -285,22 +313,22 @@ def _nullable_union(schema: Mapping[str, Any]) -> Mapping[str, Any]:
         if branches is None:
             continue
         if set(schema) - _ANNOTATIONS - {keyword} or not isinstance(branches, list):
-            raise Unsupported
+            raise _Unsupported
         merged: dict[str, Any] = {k: v for k, v in schema.items() if k != keyword}
         types: list[str] = []
         for branch in branches:
             if not isinstance(branch, Mapping) or set(branch) - _ANNOTATIONS - {"type"}:
-                raise Unsupported
+                raise _Unsupported
             branch_types = sorted(_types(branch))
             if not branch_types or set(branch_types) & set(types):
-                raise Unsupported  # overlapping types: oneOf would reject, anyOf not
+                raise _Unsupported  # overlapping types: oneOf would reject, anyOf not
             types += branch_types
             if "format" in branch:
                 if "format" in merged:
-                    raise Unsupported
+                    raise _Unsupported
                 merged["format"] = branch["format"]
         if {"integer", "number"} <= set(types):
-            raise Unsupported
+            raise _Unsupported
         merged["type"] = types
         return merged
     return schema
@@ -313,7 +341,7 @@ def _types(schema: Mapping[str, Any]) -> set[str]:
         return set()
     names = [declared] if isinstance(declared, str) else declared
     if not isinstance(names, list) or not all(name in _CLASSES for name in names):
-        raise Unsupported
+        raise _Unsupported
     return set(names)
 
 
@@ -325,7 +353,7 @@ def _value_checks(schema: Mapping[str, Any], kinds: set[str], *, draft4: bool) -
     low, high = schema.get("minLength"), schema.get("maxLength")
     if low is not None or high is not None:
         if not all(isinstance(n, int) for n in (low or 0, high or 0)):
-            raise Unsupported
+            raise _Unsupported
         checks.append(_length(low or 0, high))
     return checks
 
@@ -357,7 +385,7 @@ def _nested_check(schema: Mapping[str, Any], kinds: set[str]) -> ValueCheck | No
     if not kinds & {"object", "array"} or not set(schema) & (_NESTED_KEYWORDS - {"type"}):
         return None
     if _deep_keywords(schema) - _NESTED_KEYWORDS - _ANNOTATIONS - {"definitions"}:
-        raise Unsupported
+        raise _Unsupported
     validate = fastjsonschema.compile(dict(schema), use_default=False, use_formats=False)
 
     def check(value: Any) -> bool:
@@ -389,7 +417,7 @@ def _only(schema: Mapping[str, Any], allowed: frozenset[str]) -> None:
     """Refuse a schema using a validation keyword this path does not decide."""
     used = {key for key in schema if key in _VALIDATION_KEYWORDS}
     if used - allowed:
-        raise Unsupported
+        raise _Unsupported
 
 
 def _uses_ref(schema: Any) -> bool:

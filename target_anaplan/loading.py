@@ -24,7 +24,13 @@ from target_anaplan.anaplan.dumps import download_dump, failed_lines, summarize_
 from target_anaplan.anaplan.errors import ActionFailedError
 from target_anaplan.anaplan.tasks import run_actions
 from target_anaplan.anaplan.upload import upload_file
-from target_anaplan.changes import StreamTracking, key_text, key_values
+from target_anaplan.changes import (
+    StreamTracking,
+    key_text,
+    key_values,
+    raw_fingerprints,
+    salt,
+)
 from target_anaplan.csv_writer import RowFormatter, check_columns, parse_format, preamble
 from target_anaplan.errors import ConfigError, RowsRejectedError
 from target_anaplan.file_lock import machine_lock
@@ -39,6 +45,7 @@ if TYPE_CHECKING:
         ModelRef,
         TaskOutcome,
     )
+    from target_anaplan.decoding import TypedRecord
     from target_anaplan.deletes import Deleter
     from target_anaplan.settings import StreamSettings
 
@@ -49,6 +56,16 @@ ROW_COUNTS = ("failedCount", "ignoredCount")
 # a third faster than formatting each record between the SDK's per-record steps, and a
 # thousand records hold little memory.
 FORMAT_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class Prefiltered:
+    """What change tracking found of a typed batch before formatting it: the records to
+    format (their indices), their raw fingerprints, and what the store holds of them."""
+
+    kept: list[int]
+    raws: list[int]
+    known: dict[str, tuple[int, int | None]]
 
 
 @dataclass(frozen=True)
@@ -197,6 +214,18 @@ class StreamLoad:
         self._records_since_version = 0
         self._progress = progress
         self.report = StreamReport(stream, data_source.file_name, stream_settings.mode)
+        # What makes a record's row besides its schema: raw fingerprints are salted with it.
+        self._recipe = [
+            layout.header_names,
+            layout.separator,
+            layout.text_delimiter,
+            layout.encoding,
+            encoding_errors,
+            stream_settings.columns,
+            stream_settings.formats,
+            str(zone),
+        ]
+        self._salts: dict[str, bytes] = {}
 
     @property
     def unsent_rows(self) -> int:
@@ -268,15 +297,53 @@ class StreamLoad:
             if len(self._queued) >= FORMAT_BATCH:
                 self._spool_queued()
 
-    def write_columns(self, columns: Sequence[Sequence[Any]], count: int) -> None:
+    def write_columns(
+        self,
+        columns: Sequence[Sequence[Any]],
+        count: int,
+        prefiltered: Prefiltered | None = None,
+    ) -> None:
         """Take ``count`` records given as the values of ``fields``, one column each (the
-        typed record path); records taken one by one before them are spooled first."""
+        typed record path), less those ``prefiltered`` found unchanged; records taken one
+        by one before them are spooled first."""
         with self._lock:
             self._spool_queued()
             first = self._records + 1
             self._records += count
             self._records_since_version += count
-            self._spool_columns(columns, first)
+            self._spool_columns(columns, first, prefiltered)
+
+    def skipped(self, count: int) -> None:
+        """``count`` records were received and found unchanged before formatting."""
+        with self._lock:
+            self._records += count
+            self._records_since_version += count
+
+    def prefilter(self, typed: TypedRecord, records: Sequence[Any]) -> Prefiltered | None:
+        """Insert and upsert modes: which typed records to format, the others being known
+        unchanged by their raw fingerprint (counted as such); None when all are to be."""
+        tracking = self.tracking
+        if tracking is None or not tracking.filters or typed.deleted(records):
+            return None
+        try:
+            key_columns = typed.values(records, self._key)
+        except (ValueError, TypeError):
+            return None  # a bad key value: the record path says so
+        keys = self._key_texts(key_columns)
+        raws = raw_fingerprints(self._salt(typed), typed.field_values(records))
+        kept, known = tracking.prefilter(keys, raws)
+        return Prefiltered(kept, [raws[index] for index in kept], known)
+
+    def _salt(self, typed: TypedRecord) -> bytes:
+        found = self._salts.get(typed.digest)
+        if found is None:
+            found = self._salts[typed.digest] = salt(self._recipe, typed.digest)
+        return found
+
+    def _key_texts(self, key_columns: Sequence[Sequence[Any]]) -> list[str]:
+        """Each record's key as the store keeps it (see ``key_text``)."""
+        text = self._formatter.text
+        return [key_text([text(value) for value in key]) for key in zip(*key_columns, strict=True)]
 
     def delete(self, record: Mapping[str, Any]) -> None:
         """A record the source marks deleted (``_sdc_deleted_at``): its key is gone.
@@ -306,8 +373,7 @@ class StreamLoad:
             return self.tracking.find_gone() if self.tracking is not None else 0
 
     def _key_of(self, record: Mapping[str, Any]) -> str:
-        text = self._formatter.text
-        return key_text([text(record.get(name)) for name in self._key])
+        return self._key_texts([[record.get(name)] for name in self._key])[0]
 
     def _spool_queued(self) -> None:
         """Spool the records taken one by one (lock held); records the source deleted
@@ -320,23 +386,31 @@ class StreamLoad:
             gone, self._queued_gone = self._queued_gone, []
             self.tracking.mark_gone([self._key_of(record) for record in gone])
 
-    def _spool_columns(self, columns: Sequence[Sequence[Any]], first: int) -> None:
-        """Format a batch (the values of ``fields``, numbered from record ``first``) in the
-        header's order and append the rows to send (lock held)."""
+    def _spool_columns(
+        self, columns: Sequence[Sequence[Any]], first: int, prefiltered: Prefiltered | None = None
+    ) -> None:
+        """Format a batch (the values of ``fields``, numbered from record ``first``; if
+        ``prefiltered``, only of the records it kept) in the header's order and append the
+        rows to send (lock held)."""
         if self._progress is not None:
             self._progress.reading(self.stream, self._records)
         width = len(self._formatter.fields)
         rows = self._formatter.format_columns(columns[:width])
-        numbers: Sequence[int] = range(first, first + len(rows))
+        numbers: Sequence[int] = (
+            range(first, first + len(rows))
+            if prefiltered is None
+            else [first + index for index in prefiltered.kept]
+        )
         if self.tracking is not None:
-            text = self._formatter.text
             fields = self.fields
-            key_columns = [columns[fields.index(name)] for name in self._key]
-            keys = [
-                key_text([text(value) for value in key]) for key in zip(*key_columns, strict=True)
-            ]
-            chosen = self.tracking.choose(keys, rows, first_line=self._spool.rows)
-            numbers = [first + index for index in chosen]
+            chosen = self.tracking.choose(
+                self._key_texts([columns[fields.index(name)] for name in self._key]),
+                rows,
+                first_line=self._spool.rows,
+                raws=prefiltered.raws if prefiltered is not None else None,
+                known=prefiltered.known if prefiltered is not None else None,
+            )
+            numbers = [numbers[index] for index in chosen]
             rows = [rows[index] for index in chosen]
         self._spool.write_lines(rows, record_numbers=numbers, describe=self._describe)
 
@@ -493,8 +567,10 @@ class StreamLoad:
         return count
 
     def close(self) -> None:
-        """Delete the spool file."""
+        """Delete the spool file (and the rows held for change tracking)."""
         self._spool.close()
+        if self.tracking is not None:
+            self.tracking.close()
 
     def _warn_changes(self) -> None:
         """One warning per kind of value changed to fit the file, per stream."""

@@ -184,22 +184,30 @@ class RecordPath:
         self, typed: TypedStream, records: list[Any], lines: list[Any], numbers: list[int]
     ) -> None:
         """One slice of typed records to the stream's load, with the SDK's bookkeeping; or,
-        when a value needs it, line by line the other way."""
+        when a value needs it, line by line the other way. With change tracking, records
+        known unchanged are skipped before anything else is done with them."""
         sink = typed.sink
         load = sink.load
+        count = len(records)
+        prefiltered = load.prefilter(typed.record, records)
+        if prefiltered is not None and len(prefiltered.kept) < count:
+            kept = prefiltered.kept
+            records = [records[index] for index in kept]
+            lines = [lines[index] for index in kept]
+            numbers_kept = [numbers[index] for index in kept]
+        else:
+            numbers_kept = numbers
         columns = typed.record.columns(records, load.fields)
         if columns is None:
-            self._replay(lines, numbers)
+            skipped = count - len(records)
+            if skipped:  # those are done: counted as received and unchanged
+                load.skipped(skipped)
+                self._count(typed, skipped, numbers[-1])
+            self._replay(lines, numbers_kept)
             return
         sink._get_context({})  # starts the SDK's batch, as its first record would
-        load.write_columns(columns, len(records))
-        count = len(records)
-        sink.tally_record_read(count)
-        sink.record_counter_metric.increment(count)
-        position = self._position
-        position.line = numbers[-1]
-        position.stream = typed.stream
-        position.records[typed.stream] += count
+        load.write_columns(columns, count, prefiltered)
+        self._count(typed, count, numbers[-1])
         if sink.is_full:
             self._target.logger.info(
                 "Target sink for '%s' is full. Current size is '%s'. Draining...",
@@ -207,6 +215,17 @@ class RecordPath:
                 sink.current_size,
             )
             self._target.drain_one(sink)
+
+    def _count(self, typed: TypedStream, count: int, last_line: int) -> None:
+        """The SDK's read tally and record counter, and the input position, for ``count``
+        records of the stream."""
+        sink = typed.sink
+        sink.tally_record_read(count)
+        sink.record_counter_metric.increment(count)
+        position = self._position
+        position.line = last_line
+        position.stream = typed.stream
+        position.records[typed.stream] += count
 
     def _replay(self, lines: list[Any], numbers: list[int]) -> None:
         """Records the typed path does not decide, each the way it would go alone."""

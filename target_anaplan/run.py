@@ -29,6 +29,7 @@ from target_anaplan.anaplan.retry import RetryPolicy
 from target_anaplan.anaplan.tasks import cancel_running_tasks
 from target_anaplan.changes import (
     ChangeStore,
+    HeldRows,
     Scratch,
     StreamTracking,
     default_store_url,
@@ -255,6 +256,7 @@ class Run:
         return StreamTracking(
             self._stores.get(self.settings.change_store or default_store_url(rules.model.model_id)),
             self._scratch,
+            HeldRows(self._spool_directory()),
             stream=stream,
             source=source_id(rules.model.model_id, source.file_id),
             mode=stream_settings.mode,
@@ -330,6 +332,7 @@ class Run:
                 load.apply_deletes()
         for stream, load in self._loads.items():
             if load.tracking is not None:
+                load.tracking.finish()
                 logger.info(
                     "Stream %s: %s", stream, load.tracking.counts.describe(load.tracking.mode)
                 )

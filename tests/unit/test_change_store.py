@@ -23,16 +23,16 @@ def test_an_existing_store_is_read_but_not_written(tmp_path):
     path = tmp_path / "changes.sqlite"
     url = f"sqlite:///{path}"
     writer = ChangeStore(url)
-    writer.record("m/f", [[("a", "fp-a"), ("b", "fp-b")]])
+    writer.record("m/f", [[("a", 1, None), ("b", 2, -3)]])
     writer.close()
     before = path.read_bytes()
 
     store = ChangeStore(url, read_only=True)
-    assert store.lookup("m/f", ["a", "c"]) == {"a": "fp-a"}
+    assert store.lookup("m/f", ["a", "b", "c"]) == {"a": (1, None), "b": (2, -3)}
     assert store.count("m/f") == 2
     assert list(store.keys("m/f")) == [["a", "b"]]
     with pytest.raises(RuntimeError, match="read-only"):
-        store.record("m/f", [[("c", "fp-c")]])
+        store.record("m/f", [[("c", 4, None)]])
     with pytest.raises(RuntimeError, match="read-only"):
         store.forget("m/f")
     store.close()
