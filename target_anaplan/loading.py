@@ -14,7 +14,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -26,12 +26,13 @@ from target_anaplan.anaplan.tasks import run_actions
 from target_anaplan.anaplan.upload import upload_file
 from target_anaplan.changes import (
     StreamTracking,
-    key_text,
+    key_texts,
     key_values,
     raw_fingerprints,
     salt,
 )
 from target_anaplan.csv_writer import RowFormatter, check_columns, parse_format, preamble
+from target_anaplan.early_upload import EarlyUpload
 from target_anaplan.errors import ConfigError, RowsRejectedError
 from target_anaplan.file_lock import machine_lock
 from target_anaplan.report import ImportCounts, Progress, StreamReport
@@ -225,7 +226,8 @@ class StreamLoad:
             stream_settings.formats,
             str(zone),
         ]
-        self._salts: dict[str, bytes] = {}
+        self._salts: dict[str, int] = {}
+        self._early: EarlyUpload | None = None  # the next commit's upload, begun early
 
     @property
     def unsent_rows(self) -> int:
@@ -334,16 +336,16 @@ class StreamLoad:
         kept, known = tracking.prefilter(keys, raws)
         return Prefiltered(kept, [raws[index] for index in kept], known)
 
-    def _salt(self, typed: TypedRecord) -> bytes:
+    def _salt(self, typed: TypedRecord) -> int:
         found = self._salts.get(typed.digest)
         if found is None:
             found = self._salts[typed.digest] = salt(self._recipe, typed.digest)
         return found
 
     def _key_texts(self, key_columns: Sequence[Sequence[Any]]) -> list[str]:
-        """Each record's key as the store keeps it (see ``key_text``)."""
+        """Each record's key as the store keeps it (see ``key_texts``)."""
         text = self._formatter.text
-        return [key_text([text(value) for value in key]) for key in zip(*key_columns, strict=True)]
+        return key_texts([[text(value) for value in column] for column in key_columns])
 
     def delete(self, record: Mapping[str, Any]) -> None:
         """A record the source marks deleted (``_sdc_deleted_at``): its key is gone.
@@ -413,6 +415,36 @@ class StreamLoad:
             numbers = [numbers[index] for index in chosen]
             rows = [rows[index] for index in chosen]
         self._spool.write_lines(rows, record_numbers=numbers, describe=self._describe)
+        if self._spool.finished_chunks:
+            self._upload_early()
+
+    def _upload_early(self) -> None:
+        """Send the spool's finished chunks on a worker thread while reading goes on
+        (``early_upload.py``); not in a dry run, nor while another stream of this run
+        sends the same file (its commit then sends this stream's chunks too)."""
+        if self._early is None:
+            rules = self._rules
+            if rules.dry_run_dir is not None:
+                return
+            in_process = rules.file_lock(self._data_source.file_id)
+            if not in_process.acquire(blocking=False):
+                return
+            locks = ExitStack()
+            locks.callback(in_process.release)
+            try:
+                locks.enter_context(rules.lock(self._data_source, what=self._lock_subject))
+                self._early = EarlyUpload(
+                    rules.client, rules.model, self._data_source.file_id, self._spool, locks
+                )
+            except BaseException:
+                locks.close()
+                raise
+        self._early.chunks_finished()
+
+    @property
+    def _lock_subject(self) -> str:
+        """What the run's lock on the file protects, for messages about waiting for it."""
+        return f"file {self._data_source.file_name!r} of model {self._rules.model.model_name!r}"
 
     def _spool_clear_rows(self) -> None:
         """``deletes: clear``: a row with the key and empty values for every gone key."""
@@ -431,7 +463,12 @@ class StreamLoad:
         Returns how many rows were committed. On any failure the rows stay spooled, so
         the stream still counts as uncommitted and its state is not emitted.
         """
-        with self._lock, self._rules.file_lock(self._data_source.file_id):
+        with self._lock, ExitStack() as locks:
+            early, self._early = self._early, None
+            if early is not None:  # it holds the file's locks since its first chunk
+                locks.callback(early.close)
+            else:
+                locks.enter_context(self._rules.file_lock(self._data_source.file_id))
             self._spool_queued()
             tracking = self.tracking
             clearing = (
@@ -450,23 +487,26 @@ class StreamLoad:
                 return self._dry_run(rules.dry_run_dir, rows)
             source = self._data_source
             started = time.monotonic()
-            with rules.lock(
-                source, what=f"file {source.file_name!r} of model {rules.model.model_name!r}"
-            ):
-                stats = upload_file(
+            if early is None:
+                locks.enter_context(rules.lock(source, what=self._lock_subject))
+            stats = (
+                early.finish()
+                if early is not None
+                else upload_file(
                     rules.client,
                     rules.model,
                     source.file_id,
                     self._spool.chunk_pieces,
                     total_chunks=self._spool.chunk_count,
                 )
-                verdict = run_and_judge(
-                    rules,
-                    source.actions,
-                    subject=f"stream {self.stream!r}",
-                    target=f" into file {source.file_name!r}",
-                    rows=rows,
-                )
+            )
+            verdict = run_and_judge(
+                rules,
+                source.actions,
+                subject=f"stream {self.stream!r}",
+                target=f" into file {source.file_name!r}",
+                rows=rows,
+            )
             if tracking is not None:
                 self._record(tracking, verdict, clearing=clearing)
             self._spool.reset()
@@ -567,7 +607,10 @@ class StreamLoad:
         return count
 
     def close(self) -> None:
-        """Delete the spool file (and the rows held for change tracking)."""
+        """Stop an early upload, delete the spool file (and the rows held for change
+        tracking)."""
+        if self._early is not None:
+            self._early.close()
         self._spool.close()
         if self.tracking is not None:
             self.tracking.close()

@@ -142,6 +142,23 @@ class Spool:
         """How many chunks the rows written so far make."""
         return len(self._cuts) + 1
 
+    @property
+    def finished_chunks(self) -> int:
+        """How many chunks are whole already: every chunk but the one being written."""
+        return len(self._cuts)
+
+    def flush(self) -> None:
+        """Write what is buffered to the file, so that another reader sees every row."""
+        self._file.flush()
+
+    def chunk_at(self, index: int) -> Iterator[bytes]:
+        """Chunk ``index`` in pieces, read through its own handle (so another thread may
+        read a finished chunk while rows are appended; ``flush`` first)."""
+        bounds = [0, *self._cuts, self.raw_bytes]
+        start, end = bounds[index], bounds[index + 1]
+        with open(self.path, "rb") as file:
+            yield from _read_pieces(file, start, end)
+
     def reset(self) -> None:
         """Empty the spool for the next batch, keeping the preamble."""
         self._file.seek(0)
