@@ -1,31 +1,40 @@
-"""Benchmark: target-anaplan (into the simulator) and meltanolabs-target-csv on the same input.
+"""Benchmark: target-anaplan (into the simulator), the raw ceiling and meltanolabs-target-csv.
 
-Not a test: it prints, and optionally writes, a markdown table of records/s, peak RSS and
-bytes for each target and each record count.
+Not a test: it prints, and optionally writes, a markdown report of records/s, peak RSS
+and bytes for each program and each record count.
 
-    python benchmarks/bench.py --records 100000 --records 1000000 --output results.md
+    python benchmarks/bench.py --records 1000000 --tracking --output results.md
 
 For each N it generates one Singer stream file of N records (11 columns: text with
 quotes, commas, newlines and non-ASCII characters, numbers, dates, date-times,
-booleans, nulls), cached under ``.bench/``. Each target then runs as a subprocess of
+booleans, nulls), cached under ``.bench/``. Each program then runs as a subprocess of
 ``benchmarks/measure.py``, which feeds it that file as stdin (no pipe through Python)
-and reads the target's own peak RSS from ``RUSAGE_CHILDREN``.
+and reads the program's own peak RSS from ``RUSAGE_CHILDREN``:
 
-target-anaplan loads the stream in ``all`` mode into a list of a simulator started with
-``benchmarks/scenario.json``, with record validation on (the default); the import
-really runs, and its task result is checked for N loaded rows. meltanolabs-target-csv
-is installed on first use into its own virtualenv, ``.bench/venv-csv``, since its
-singer-sdk pin may differ from ours.
+* the **ceiling**: a bare loop that parses each line with orjson and hands the RECORD's
+  values to ``csv.writer`` (no validation, no conversion, no upload): what Python can do
+  with this input at all (orjson lives in its own virtualenv, ``.bench/venv-ceiling``);
+* **target-anaplan** in ``all`` mode, into a list of a simulator started with
+  ``benchmarks/scenario.json``, with record validation on (the default); the import
+  really runs, and its task result is checked for N loaded rows;
+* with ``--tracking``, target-anaplan in ``upsert`` mode with a fresh change store (the
+  first load: every row new) and again on the same input (nothing changed: nothing is
+  uploaded and no import runs);
+* **meltanolabs-target-csv** (``--skip-csv`` leaves it out), in its own virtualenv,
+  ``.bench/venv-csv``, since its singer-sdk pin may differ from ours.
 
 Columns of the table:
 
-* wall s, records/s: the target process from start to exit (startup, reading,
-  validation, CSV, upload, import, everything);
-* to commit s, records/s: from start to the target's first upload request, i.e. the
-  target's own work on the stream before the commit begins (target-anaplan only);
-* peak RSS: the target process alone;
+* wall s, records/s: the process from start to exit (start-up, reading, validation, CSV,
+  upload, import, everything);
+* own work s, records/s: target-anaplan from start to the end of its input (every record
+  read, validated, formatted and spooled; chunks finished by then are already uploaded):
+  its own work before the commit's last upload and the import;
+* x ceiling: records/s of the own work, or of the whole run for the others, against the
+  ceiling loop's;
+* peak RSS: the process alone;
 * bytes raw / gzip: the CSV uploaded as the target logged it (target-anaplan), or the
-  size of the CSV file written (target-csv).
+  size of the CSV file written.
 """
 
 from __future__ import annotations
@@ -139,16 +148,17 @@ def input_file(count: int) -> Path:
 
 @dataclass
 class Run:
-    """One target's run on one input."""
+    """One program's run on one input."""
 
     target: str
     records: int
     wall_s: float
     peak_rss_bytes: int
-    to_commit_s: float | None = None
+    own_work_s: float | None = None
     raw_bytes: int | None = None
     gzip_bytes: int | None = None
     landed: int | None = None
+    note: str = ""
 
 
 def measured(command: list[str], stdin: Path, name: str) -> tuple[dict[str, Any], Path]:
@@ -202,9 +212,21 @@ def _script(name: str) -> str:
     return str(path)
 
 
-def run_anaplan(sim: SimulatorProcess, source: Path, count: int) -> Run:
-    """target-anaplan, all mode, into the simulator's list; checks that N rows landed."""
+def run_anaplan(
+    sim: SimulatorProcess,
+    source: Path,
+    count: int,
+    *,
+    mode: str = "all",
+    change_store: Path | None = None,
+    label: str = "target-anaplan",
+    expect_rows: int | None = None,
+) -> Run:
+    """target-anaplan into the simulator's list (all mode unless ``mode``); checks that the
+    rows it sent landed (``expect_rows``, by default all ``count``)."""
     sim.call("POST", "/__sim__/reset")
+    stream = {"file": "orders.csv", "imports": ["Orders from orders.csv"], "mode": mode,
+              "columns": COLUMNS}  # fmt: skip
     config = {
         "api_base_url": sim.url + "/2/0",
         "auth_base_url": sim.url,
@@ -214,38 +236,84 @@ def run_anaplan(sim: SimulatorProcess, source: Path, count: int) -> Run:
         "workspace": "Benchmark Workspace",
         "model": "Benchmark Model",
         "poll_interval_s": 0.05,
-        "streams": {
-            STREAM: {"file": "orders.csv", "imports": ["Orders from orders.csv"],
-                     "mode": "all", "columns": COLUMNS},
-        },
-    }  # fmt: skip
+        "streams": {STREAM: stream},
+    }
+    if change_store is not None:
+        config["change_store"] = f"sqlite:///{change_store}"
     config_path = WORK / "target-anaplan.json"
     config_path.write_text(json.dumps(config))
     stats, err = measured(
         [_script("target-anaplan"), "--config", str(config_path)], source, "target-anaplan"
     )
     log = err.read_text(errors="replace")
-    committed = re.search(r"Committed stream \S+: (\d+) rows, (\d+) bytes \((\d+) sent gzip", log)
-    if not committed or int(committed.group(1)) != count:
-        raise SystemExit(f"target-anaplan did not commit {count} rows:\n{log[-3000:]}")
-    uploads = [
-        r for r in sim.call("GET", "/__sim__/requests")
-        if r["method"] == "POST" and r["path"].endswith("/files/113000000000")
-    ]  # fmt: skip
+    expected = count if expect_rows is None else expect_rows
+    sent = sum(int(n) for n in re.findall(r"Committed stream \S+: (\d+) rows", log))
+    if sent != expected:
+        raise SystemExit(f"{label} committed {sent} rows, not {expected}:\n{log[-3000:]}")
     tasks = [t for t in sim.call("GET", "/__sim__/tasks") if t["actionId"] == IMPORT_ID]
-    values = tasks[-1]["result"]["details"][0]["values"] if tasks else {}
-    landed = _detail_value(values, "successRowCount")
-    if landed != count:
-        raise SystemExit(f"the import loaded {landed} rows, not {count}: {tasks[-1:]}")
+    landed = sum(
+        _detail_value(t["result"]["details"][0]["values"], "successRowCount") or 0 for t in tasks
+    )
+    if landed != expected:
+        raise SystemExit(f"the imports loaded {landed} rows, not {expected}: {tasks[-1:]}")
+    raw = sum(int(n) for n in re.findall(r"Committed stream \S+: \d+ rows, (\d+) bytes", log))
+    gzip = sum(int(n) for n in re.findall(r"\((\d+) sent gzip", log))
     return Run(
-        target="target-anaplan",
+        target=label,
         records=count,
         wall_s=stats["wall_s"],
         peak_rss_bytes=stats["peak_rss_bytes"],
-        to_commit_s=uploads[0]["time"] - stats["started"] if uploads else None,
-        raw_bytes=int(committed.group(2)),
-        gzip_bytes=int(committed.group(3)),
+        own_work_s=_input_read_at(log) - stats["started"],
+        raw_bytes=raw or None,
+        gzip_bytes=gzip or None,
         landed=landed,
+    )
+
+
+def _input_read_at(log: str) -> float:
+    """When the target had read (validated, formatted, spooled) its whole input: the time
+    of its reader's summary line, as an epoch."""
+    found = re.search(r"^(\S+ \S+) \| INFO .*completed processing", log, re.MULTILINE)
+    if not found:
+        raise SystemExit("target-anaplan's log has no 'completed processing' line")
+    when = datetime.strptime(found.group(1), "%Y-%m-%d %H:%M:%S,%f")
+    return when.replace(tzinfo=datetime.now().astimezone().tzinfo).timestamp()
+
+
+def run_tracking(sim: SimulatorProcess, source: Path, count: int) -> list[Run]:
+    """Upsert with change tracking on a fresh store, then again on the same input."""
+    store = WORK / "changes.sqlite"
+    for leftover in WORK.glob("changes.sqlite*"):
+        leftover.unlink()
+    first = run_anaplan(sim, source, count, mode="upsert", change_store=store,
+                        label="target-anaplan upsert, first load")  # fmt: skip
+    again = run_anaplan(sim, source, count, mode="upsert", change_store=store,
+                        label="target-anaplan upsert, nothing changed", expect_rows=0)  # fmt: skip
+    return [first, again]
+
+
+CEILING = """\
+import csv, sys, orjson
+write = csv.writer(open(sys.argv[1], "w", newline="")).writerow
+loads = orjson.loads
+for line in sys.stdin.buffer:
+    message = loads(line)
+    if message["type"] == "RECORD":
+        write(message["record"].values())
+"""
+
+
+def run_ceiling(source: Path, count: int) -> Run:
+    """The bare loop: orjson parses each line, csv.writer writes the record's values."""
+    python = _venv(WORK / "venv-ceiling", "orjson") / "bin" / "python"
+    output = WORK / "ceiling.csv"
+    stats, _ = measured([str(python), "-c", CEILING, str(output)], source, "ceiling")
+    return Run(
+        target="ceiling: orjson + csv.writer",
+        records=count,
+        wall_s=stats["wall_s"],
+        peak_rss_bytes=stats["peak_rss_bytes"],
+        raw_bytes=output.stat().st_size,
     )
 
 
@@ -257,16 +325,18 @@ def _detail_value(values: Any, name: str) -> int | None:
     return int(pairs[name]) if name in pairs else None
 
 
+def _venv(path: Path, package: str) -> Path:
+    """A virtualenv of its own with ``package``, made on first use."""
+    if not (path / "bin" / "python").exists():
+        print(f"installing {package} into {path} ...", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
+        subprocess.run([str(path / "bin" / "pip"), "install", "-q", package], check=True)
+    return path
+
+
 def csv_target() -> str:
     """meltanolabs-target-csv's executable, installed into its own venv on first use."""
-    executable = CSV_VENV / "bin" / "target-csv"
-    if not executable.exists():
-        print(f"installing meltanolabs-target-csv into {CSV_VENV} ...", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "venv", str(CSV_VENV)], check=True)
-        subprocess.run(
-            [str(CSV_VENV / "bin" / "pip"), "install", "-q", "meltanolabs-target-csv"], check=True
-        )
-    return str(executable)
+    return str(_venv(CSV_VENV, "meltanolabs-target-csv") / "bin" / "target-csv")
 
 
 def run_csv(source: Path, count: int) -> Run:
@@ -289,21 +359,51 @@ def run_csv(source: Path, count: int) -> Run:
 
 def table(runs: list[Run]) -> str:
     """The results as a markdown table."""
+    ceiling = {
+        run.records: run.records / run.wall_s for run in runs if run.target.startswith("ceiling")
+    }
     lines = [
-        "| target | records | wall s | records/s | to commit s | records/s to commit "
-        "| peak RSS MiB | bytes raw | bytes gzip |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| program | records | wall s | records/s | own work s | records/s own work "
+        "| x ceiling | peak RSS MiB | bytes raw | bytes gzip |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for run in runs:
-        commit = run.to_commit_s
-        rate = run.records / run.wall_s
+        own = run.own_work_s
+        rate = run.records / (own or run.wall_s)
+        overall = run.records / run.wall_s
         lines.append(
-            f"| {run.target} | {run.records:,} | {run.wall_s:.1f} | {rate:,.0f} "
-            f"| {_or_dash(commit, '{:.1f}')} "
-            f"| {_or_dash(commit and run.records / commit, '{:,.0f}')} "
+            f"| {run.target} | {run.records:,} | {run.wall_s:.1f} | {overall:,.0f} "
+            f"| {_or_dash(own, '{:.1f}')} | {_or_dash(own and run.records / own, '{:,.0f}')} "
+            f"| {rate / ceiling[run.records]:.2f} "
             f"| {run.peak_rss_bytes / 2**20:,.0f} "
             f"| {_or_dash(run.raw_bytes, '{:,}')} | {_or_dash(run.gzip_bytes, '{:,}')} |"
         )
+    return "\n".join(lines)
+
+
+def ratios(runs: list[Run]) -> str:
+    """The comparisons the goals are stated in, per record count."""
+    lines = []
+    for count in sorted({run.records for run in runs}):
+        by = {run.target: run for run in runs if run.records == count}
+        ceiling = by["ceiling: orjson + csv.writer"]
+        anaplan = by["target-anaplan"]
+        assert anaplan.own_work_s is not None
+        own = count / anaplan.own_work_s / (count / ceiling.wall_s)
+        parts = [f"own work {own:.2f}x the ceiling's records/s"]
+        csv_run = by.get("meltanolabs-target-csv")
+        if csv_run is not None:
+            parts.append(
+                f"end to end {csv_run.wall_s / anaplan.wall_s:.1f}x meltanolabs-target-csv"
+            )
+        first = by.get("target-anaplan upsert, first load")
+        again = by.get("target-anaplan upsert, nothing changed")
+        if first is not None and again is not None:
+            parts.append(f"upsert first load {first.wall_s / anaplan.wall_s:.2f}x all mode")
+            parts.append(
+                f"upsert with nothing changed {again.wall_s / anaplan.wall_s:.2f}x all mode"
+            )
+        lines.append(f"* {count:,} records: " + "; ".join(parts) + ".")
     return "\n".join(lines)
 
 
@@ -332,12 +432,14 @@ def _proc(key: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Generate inputs, run both targets for each N, print (and write) the table."""
+    """Generate inputs, run every program for each N, print (and write) the report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, action="append",
                         help="records per run; repeat for several (default 100000)")  # fmt: skip
     parser.add_argument("--skip-csv", action="store_true", help="do not run target-csv")
-    parser.add_argument("--output", type=Path, help="also write the markdown table here")
+    parser.add_argument("--tracking", action="store_true",
+                        help="also run upsert, first load and unchanged")  # fmt: skip
+    parser.add_argument("--output", type=Path, help="also write the markdown report here")
     args = parser.parse_args(argv)
     counts = args.records or [100_000]
     WORK.mkdir(exist_ok=True)
@@ -346,8 +448,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for count in counts:
             source = input_file(count)
+            print(f"ceiling, {count:,} records ...", file=sys.stderr)
+            runs.append(run_ceiling(source, count))
             print(f"target-anaplan, {count:,} records ...", file=sys.stderr)
             runs.append(run_anaplan(sim, source, count))
+            if args.tracking:
+                print(
+                    f"target-anaplan with change tracking, {count:,} records ...", file=sys.stderr
+                )
+                runs += run_tracking(sim, source, count)
             sim.call("POST", "/__sim__/reset")  # frees the loaded rows before the next run
             if not args.skip_csv:
                 print(f"meltanolabs-target-csv, {count:,} records ...", file=sys.stderr)
@@ -356,7 +465,7 @@ def main(argv: list[str] | None = None) -> int:
         sim.stop()
     arguments = argv if argv is not None else sys.argv[1:]
     command = " ".join(["python benchmarks/bench.py", *arguments])
-    report = f"{table(runs)}\n\nCommand: `{command}`\n\nMachine: {machine()}.\n"
+    report = f"{table(runs)}\n\n{ratios(runs)}\n\nCommand: `{command}`\n\nMachine: {machine()}.\n"
     print(report)
     if args.output:
         args.output.write_text(report, encoding="utf-8")

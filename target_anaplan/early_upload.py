@@ -83,6 +83,7 @@ class EarlyUpload:
         """At commit: wait for the worker, send the chunks left and complete the upload;
         after a transient failure, upload the whole file again from chunk 0."""
         self._stop()
+        self._spool.flush()  # the chunks left are read through another handle
         if self._error is None:
             try:
                 upload = self._sending()

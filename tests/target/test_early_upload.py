@@ -71,6 +71,14 @@ def test_finished_chunks_are_sent_before_the_input_ends(sim, tmp_path):
     assert stdout.strip() == '{"n": 4}'
 
 
+def test_every_row_of_many_small_ones_lands(sim):
+    """The last chunk, sent at commit, holds rows still buffered when the input ended."""
+    rows = [record("customers", {"id": f"C{n}", "city": f"City {n:0>90}"}) for n in range(25_000)]
+    run_in_process(config(sim), lines(schema("customers", CUSTOMER, ["id"]), *rows))
+    assert len(chunk_puts(sim)) == 3
+    assert len(list_items(sim, "Customers")) == 25_000
+
+
 def test_a_transient_failure_while_reading_uploads_the_file_again_at_commit(sim, caplog):
     # The early chunk PUT fails past its one attempt; the commit starts over from chunk 0.
     sim.add_fault({"kind": "http", "status": 503, "method": "PUT", "path": "/chunks/0$"})
