@@ -555,19 +555,30 @@ class ChangeCounts:
         )
 
 
+@dataclass(frozen=True)
+class Sealed:
+    """The rows one commit would teach the store, set aside when the commit starts (the
+    next batch is tracked meanwhile): held rows on disk, and their keys' fingerprints."""
+
+    held: HeldRows
+    pending: dict[str, int]
+
+
 @dataclass
 class StreamTracking:
     """Change tracking of one stream in one run.
 
     Keys (each record's key as text) and rows (its CSV line) come in batches; ``choose``
     returns which lines to spool. ``prefilter`` first drops records whose raw fingerprint
-    says they are unchanged, before they are formatted. ``close_snapshot`` records that the
-    source sent its whole table; at end of input, keys not seen since then are gone.
+    says they are unchanged, before they are formatted. A commit ``seal``s what the batch
+    would teach the store and, once Anaplan took it, ``record_commit``s it. ``close_snapshot``
+    records that the source sent its whole table; at end of input, keys not seen since then
+    are gone.
     """
 
     store: ChangeStore
     scratch: Scratch
-    held: HeldRows
+    directory: Path  # for the held rows' files
     stream: str
     source: str
     mode: Mode
@@ -577,18 +588,30 @@ class StreamTracking:
     known_at_start: int = -1
     snapshot_closed: bool = False
     gone_pending: int = 0  # keys gone from the source and not yet deleted or cleared
-    # Insert and upsert: key -> row fingerprint of the rows held for the next commit, so a
-    # key met twice before it is committed is judged against its latest row (bounded by
-    # the commit's batch). All mode sends every row anyway and keeps none of them here.
+    # Insert and upsert: key -> row fingerprint of the rows held for the next commit (and
+    # of commits still running), so a key met twice before the store knows it is judged
+    # against its latest row (bounded by the commit's batch). All mode sends every row
+    # anyway and keeps none of them here.
     _pending: dict[str, int] = field(default_factory=dict)
+    _running: list[dict[str, int]] = field(default_factory=list)
+    held: HeldRows = field(init=False)
 
     def __post_init__(self) -> None:
         self.known_at_start = self.store.count(self.source)
+        self.held = HeldRows(self.directory)
 
     @property
     def filters(self) -> bool:
         """Whether some rows are not sent (insert and upsert modes)."""
         return self.mode != "all"
+
+    def _latest(self, key: str) -> int | None:
+        """The fingerprint of the key's row held for a commit not yet recorded, if any."""
+        found = self._pending.get(key)
+        if found is None:
+            for running in self._running:
+                found = running.get(key, found)
+        return found
 
     def prefilter(
         self, keys: Sequence[str], raws: Sequence[int]
@@ -597,12 +620,12 @@ class StreamTracking:
         of their keys; the others are unchanged since their raw fingerprint is the stored
         one (counted, and seen for deletes). Insert and upsert modes only."""
         known = self.store.lookup(self.source, list(dict.fromkeys(keys)))
-        pending = self._pending
+        held = self._pending or self._running
         kept: list[int] = []
         unchanged: list[str] = []
         for index, (key, raw) in enumerate(zip(keys, raws, strict=True)):
             stored = known.get(key)
-            if stored is not None and stored[1] == raw and key not in pending:
+            if stored is not None and stored[1] == raw and not (held and self._latest(key)):
                 unchanged.append(key)
             else:
                 kept.append(index)
@@ -629,14 +652,16 @@ class StreamTracking:
             known = self.store.lookup(self.source, list(dict.fromkeys(keys)))
         filters = self.filters
         pending = self._pending
+        latest = self._latest if pending or self._running else pending.get
         counts = self.counts
         chosen: list[int] = []
         held: list[Held] = []
-        prints = fingerprints(rows)
-        for index, (key, print_) in enumerate(zip(keys, prints, strict=True)):
+        for index, (key, print_) in enumerate(zip(keys, fingerprints(rows), strict=True)):
             raw = raws[index] if raws is not None else None
             stored = known.get(key)
-            before = pending.get(key, stored[0] if stored is not None else None)
+            before = latest(key)
+            if before is None and stored is not None:
+                before = stored[0]
             if before is None:
                 counts.new += 1
             elif before != print_:
@@ -655,6 +680,15 @@ class StreamTracking:
             chosen.append(index)
         self.held.add(held)
         return chosen
+
+    def seal(self) -> Sealed:
+        """Set aside what the batch being committed would teach the store; the next batch
+        is tracked in fresh places meanwhile."""
+        sealed = Sealed(self.held, self._pending)
+        self._running.append(sealed.pending)
+        self.held = HeldRows(self.directory)
+        self._pending = {}
+        return sealed
 
     def mark_gone(self, keys: Sequence[str]) -> None:
         """Records the source says were deleted (``_sdc_deleted_at``)."""
@@ -679,39 +713,39 @@ class StreamTracking:
         """The keys gone from the source, in batches."""
         return self.scratch.gone(self.stream)
 
-    def record_commit(self, *, with_gone: bool = False, not_loaded: Collection[int] = ()) -> None:
-        """The commit's imports succeeded: the store learns its rows, but those at the
-        upload's row numbers ``not_loaded`` (and the gone keys it deleted or cleared), in
-        one transaction."""
+    def record_commit(
+        self, sealed: Sealed, *, with_gone: bool = False, not_loaded: Collection[int] = ()
+    ) -> None:
+        """The commit's imports (or deletes) succeeded: the store learns its rows, but those
+        at the upload's row numbers ``not_loaded`` (and the gone keys it deleted or
+        cleared, ``with_gone``), in one transaction."""
         removed = self.scratch.gone(self.stream) if with_gone else ()
         try:
-            self.store.record(self.source, self.held.batches(not_loaded), removed)
+            self.store.record(self.source, sealed.held.batches(not_loaded), removed)
         except ChangeStoreError as error:
             raise ChangeStoreError(
                 f"Anaplan took the commit of stream {self.stream!r}, but it could not be "
                 f"recorded: {error} The next run sends these rows again (imports update "
                 "rows, so that is safe)."
             ) from None
-        self._release()
+        self.forget_commit(sealed)
         if with_gone:
             self.counts.deleted += self.gone_pending
             self.scratch.forget_gone(self.stream)
             self.gone_pending = 0
 
-    def forget_commit(self) -> None:
-        """The commit's rows are not recorded: the next run sends them again."""
-        self._release()
+    def forget_commit(self, sealed: Sealed) -> None:
+        """The commit's rows are recorded, or will not be (the next run sends them again)."""
+        sealed.held.close()
+        if sealed.pending in self._running:
+            self._running.remove(sealed.pending)
 
     def finish(self) -> None:
         """At the end of a run that committed everything: rows held without being sent (an
         unchanged row whose record is now known) are recorded, so the next run skips them
         before formatting. Nothing held was sent, so nothing is marked as loaded here."""
         if self.held.count and not self.store.read_only:
-            self.record_commit()
-
-    def _release(self) -> None:
-        self.held.clear()
-        self._pending.clear()
+            self.record_commit(self.seal())
 
     def close(self) -> None:
         self.held.close()

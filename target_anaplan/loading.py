@@ -14,6 +14,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,8 +24,9 @@ from zoneinfo import ZoneInfo
 from target_anaplan.anaplan.dumps import download_dump, failed_lines, summarize_dump
 from target_anaplan.anaplan.errors import ActionFailedError
 from target_anaplan.anaplan.tasks import run_actions
-from target_anaplan.anaplan.upload import upload_file
+from target_anaplan.anaplan.upload import UploadStats, upload_file
 from target_anaplan.changes import (
+    Sealed,
     StreamTracking,
     key_texts,
     key_values,
@@ -57,6 +59,19 @@ ROW_COUNTS = ("failedCount", "ignoredCount")
 # a third faster than formatting each record between the SDK's per-record steps, and a
 # thousand records hold little memory.
 FORMAT_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """What one commit sends: its spool (rows), its early upload, what it teaches the
+    change store, and whether it clears the keys gone from the source."""
+
+    spool: Spool
+    rows: int
+    through: int  # the records received when it was set aside: committed with it
+    early: EarlyUpload | None
+    sealed: Sealed | None
+    clearing: bool
 
 
 @dataclass(frozen=True)
@@ -186,20 +201,10 @@ class StreamLoad:
                 name: parse_format(spec, zone) for name, spec in stream_settings.formats.items()
             },
         )
-        self._spool = Spool(
-            spool_dir,
-            encoding=layout.encoding,
-            encoding_errors=encoding_errors,
-            chunk_size_bytes=chunk_size_bytes,
-            preamble=preamble(
-                layout.header_names,
-                separator=layout.separator,
-                text_delimiter=layout.text_delimiter,
-                header_row=layout.header_row,
-                first_data_row=layout.first_data_row,
-            ),
-            locate=self._formatter.locate,
-        )
+        self._spool_dir = spool_dir
+        self._chunk_size = chunk_size_bytes
+        self._encoding_errors = encoding_errors
+        self._spool = self._new_spool()
         self._describe = lambda: f"stream '{stream}'"
         self._lock = threading.Lock()
         self._records = 0
@@ -228,18 +233,64 @@ class StreamLoad:
         ]
         self._salts: dict[str, int] = {}
         self._early: EarlyUpload | None = None  # the next commit's upload, begun early
+        # A commit left running while the next batch is read (insert and upsert modes).
+        self._running: Future[int] | None = None
+        self._running_rows = 0
+        self._committer: ThreadPoolExecutor | None = None
+        self._replaced_characters = 0  # by the spools of commits made
+        self._committed = 0  # records received and committed (the first this many)
+        self._batches = 0  # batches set aside for a commit
+        self._set_aside = 0  # records received when the last one was
+
+    def _new_spool(self) -> Spool:
+        """An empty spool file in the data source's encoding, its preamble written."""
+        layout = self._data_source.layout
+        return Spool(
+            self._spool_dir,
+            encoding=layout.encoding,
+            encoding_errors=self._encoding_errors,
+            chunk_size_bytes=self._chunk_size,
+            preamble=preamble(
+                layout.header_names,
+                separator=layout.separator,
+                text_delimiter=layout.text_delimiter,
+                header_row=layout.header_row,
+                first_data_row=layout.first_data_row,
+            ),
+            locate=self._formatter.locate,
+        )
+
+    @property
+    def received(self) -> int:
+        """Records received so far (for the state gate)."""
+        return self._records
+
+    @property
+    def committed(self) -> int:
+        """Records received and committed in Anaplan: the first this many (for the gate)."""
+        return self._committed
+
+    @property
+    def batches(self) -> int:
+        """Batches set aside for a commit so far (for the gate)."""
+        return self._batches
+
+    @property
+    def set_aside(self) -> int:
+        """Records received when the last batch was set aside for a commit (for the gate)."""
+        return self._set_aside
 
     @property
     def unsent_rows(self) -> int:
         """Rows received and not committed (gone keys aside)."""
-        return self._spool.rows + len(self._queued) + len(self._queued_gone)
+        return self._spool.rows + len(self._queued) + len(self._queued_gone) + self._running_rows
 
     @property
     def pending_rows(self) -> int:
         """Rows received but not committed, and keys gone but not yet deleted (lock-free:
         read from signal handlers)."""
         gone = self.tracking.gone_pending if self.tracking is not None else 0
-        return self._spool.rows + len(self._queued) + len(self._queued_gone) + gone
+        return self.unsent_rows + gone
 
     def check_schema(self, properties: Iterable[str], key_properties: Sequence[str] = ()) -> None:
         """Fail now if the schema cannot feed every header column or lacks the key change
@@ -394,6 +445,7 @@ class StreamLoad:
         """Format a batch (the values of ``fields``, numbered from record ``first``; if
         ``prefiltered``, only of the records it kept) in the header's order and append the
         rows to send (lock held)."""
+        self._check_running()
         if self._progress is not None:
             self._progress.reading(self.stream, self._records)
         width = len(self._formatter.fields)
@@ -456,90 +508,148 @@ class StreamLoad:
             ]
             self._spool.write_lines(rows, record_numbers=[0] * len(rows), describe=self._describe)
 
-    def commit(self) -> int:
+    def commit(self, *, wait: bool = True, then: Callable[[], None] | None = None) -> int:
         """Upload the spooled rows, run the imports, judge them, then forget the rows and
-        tell the change store.
+        tell the change store. Returns how many rows the commit holds.
 
-        Returns how many rows were committed. On any failure the rows stay spooled, so
-        the stream still counts as uncommitted and its state is not emitted.
+        A commit of this stream still running is waited for first (its failure raised).
+        With ``wait`` False (a full batch of insert or upsert mode), the commit is left
+        running on a worker thread while the next batch is read, and ``then`` is called
+        once it succeeded; its rows count as pending until then. On any failure the rows
+        stay pending, so the stream's state is not emitted.
         """
-        with self._lock, ExitStack() as locks:
-            early, self._early = self._early, None
-            if early is not None:  # it holds the file's locks since its first chunk
-                locks.callback(early.close)
-            else:
-                locks.enter_context(self._rules.file_lock(self._data_source.file_id))
-            self._spool_queued()
-            tracking = self.tracking
-            clearing = (
-                self._input_ended
-                and tracking is not None
-                and tracking.deletes == "clear"
-                and tracking.gone_pending > 0
-            )
-            if clearing:
-                self._spool_clear_rows()
-            rows = self._spool.rows
-            if not rows:
+        self.finish_running()
+        with self._lock:
+            batch = self._seal()
+            self._batches += 1
+            self._set_aside = self._records
+            if batch is None:  # every record received is committed, or needed no row
+                self._committed = self._records
                 return 0
-            rules = self._rules
-            if rules.dry_run_dir is not None:
-                return self._dry_run(rules.dry_run_dir, rows)
-            source = self._data_source
-            started = time.monotonic()
-            if early is None:
-                locks.enter_context(rules.lock(source, what=self._lock_subject))
-            stats = (
-                early.finish()
-                if early is not None
-                else upload_file(
-                    rules.client,
-                    rules.model,
-                    source.file_id,
-                    self._spool.chunk_pieces,
-                    total_chunks=self._spool.chunk_count,
-                )
-            )
-            verdict = run_and_judge(
-                rules,
-                source.actions,
-                subject=f"stream {self.stream!r}",
-                target=f" into file {source.file_name!r}",
-                rows=rows,
-            )
-            if tracking is not None:
-                self._record(tracking, verdict, clearing=clearing)
-            self._spool.reset()
-            self._warn_changes()
-            self.report.add_commit(
-                rows=rows,
-                raw=stats.raw_bytes,
-                gzip=stats.sent_bytes,
-                seconds=time.monotonic() - started,
-                imports=_import_counts(verdict.outcomes),
-                dumps=[str(path) for path in verdict.dumps],
-            )
+        if wait or self._rules.dry_run_dir is not None:
+            return self._commit(batch)
+        self._running_rows = batch.rows
+        if self._committer is None:
+            self._committer = ThreadPoolExecutor(1, thread_name_prefix=f"commit-{self.stream}")
+        self._running = self._committer.submit(self._commit_then, batch, then)
+        return batch.rows
+
+    def finish_running(self) -> None:
+        """Wait for the commit left running, if any; raise its failure."""
+        running, self._running = self._running, None
+        if running is not None:
+            running.result()
+
+    def _check_running(self) -> None:
+        """A failure of the commit left running is raised as soon as it is known."""
+        if self._running is not None and self._running.done():
+            self.finish_running()
+
+    def _seal(self) -> _Batch | None:
+        """Set the spooled rows aside as the next commit's (lock held); a fresh spool takes
+        the rows that follow. None when there is nothing to commit."""
+        self._spool_queued()
+        tracking = self.tracking
+        clearing = (
+            self._input_ended
+            and tracking is not None
+            and tracking.deletes == "clear"
+            and tracking.gone_pending > 0
+        )
+        if clearing:
+            self._spool_clear_rows()
+        spool = self._spool
+        if not spool.rows:
+            return None
+        self._replaced_characters += spool.replaced_characters
+        batch = _Batch(
+            spool,
+            spool.rows,
+            self._records,
+            self._early,
+            tracking.seal() if tracking is not None else None,
+            clearing,
+        )
+        self._spool, self._early = self._new_spool(), None
+        return batch
+
+    def _commit_then(self, batch: _Batch, then: Callable[[], None] | None) -> int:
+        rows = self._commit(batch)
+        self._running_rows = 0
+        if then is not None:
+            then()
+        return rows
+
+    def _commit(self, batch: _Batch) -> int:
+        """One batch's commit: upload, imports, verdict, change store, report."""
+        try:
+            if self._rules.dry_run_dir is not None:
+                return self._dry_run(self._rules.dry_run_dir, batch)
+            stats, verdict, seconds = self._upload_and_import(batch)
+        finally:
+            if batch.early is not None:
+                batch.early.close()
+        if batch.sealed is not None:
+            self._record(batch.sealed, verdict, clearing=batch.clearing)
+        batch.spool.close()
+        self._committed = max(self._committed, batch.through)
+        self._warn_changes()
+        self.report.add_commit(
+            rows=batch.rows,
+            raw=stats.raw_bytes,
+            gzip=stats.sent_bytes,
+            seconds=seconds,
+            imports=_import_counts(verdict.outcomes),
+            dumps=[str(path) for path in verdict.dumps],
+        )
         logger.info(
             "Committed stream %s: %d rows, %d bytes (%d sent gzip, %d chunks) to file %s; %s",
             self.stream,
-            rows,
+            batch.rows,
             stats.raw_bytes,
             stats.sent_bytes,
             stats.chunks,
             self._data_source.file_name,
             _describe_outcomes(verdict.outcomes) or "no imports configured (file uploaded only)",
         )
-        return rows
+        return batch.rows
 
-    def _dry_run(self, directory: Path, rows: int) -> int:
+    def _upload_and_import(self, batch: _Batch) -> tuple[UploadStats, Verdict, float]:
+        """Upload the batch's file and run its imports under the file's locks (held already
+        by an early upload since its first chunk)."""
+        rules, source, spool = self._rules, self._data_source, batch.spool
+        started = time.monotonic()
+        with ExitStack() as locks:
+            if batch.early is None:
+                locks.enter_context(rules.file_lock(source.file_id))
+                locks.enter_context(rules.lock(source, what=self._lock_subject))
+                stats = upload_file(
+                    rules.client,
+                    rules.model,
+                    source.file_id,
+                    spool.chunk_pieces,
+                    total_chunks=spool.chunk_count,
+                )
+            else:
+                stats = batch.early.finish()
+            verdict = run_and_judge(
+                rules,
+                source.actions,
+                subject=f"stream {self.stream!r}",
+                target=f" into file {source.file_name!r}",
+                rows=batch.rows,
+            )
+        return stats, verdict, time.monotonic() - started
+
+    def _dry_run(self, directory: Path, batch: _Batch) -> int:
         """Write what the commit would upload to ``directory``, change nothing, and say what
-        would have happened (lock held). Counts as no commit: nothing reached Anaplan."""
+        would have happened. Counts as no commit: nothing reached Anaplan."""
         directory.mkdir(parents=True, exist_ok=True)
         name = re.sub(r"[^A-Za-z0-9._-]", "_", self.stream)
         number = len(self.report.dry_run_files) + 1
         path = directory / (f"{name}.csv" if number == 1 else f"{name}-{number}.csv")
         with path.open("wb") as out:
-            for chunk in self._spool.chunk_pieces():
+            for chunk in batch.spool.chunk_pieces():
                 for piece in chunk:
                     out.write(piece)
         actions = ", ".join(a.label for a in self._data_source.actions) or "no import"
@@ -547,18 +657,18 @@ class StreamLoad:
             "Dry run: stream %s would upload %d rows (%d bytes) to file %s, then run %s; "
             "written to %s",
             self.stream,
-            rows,
-            self._spool.raw_bytes,
+            batch.rows,
+            batch.spool.raw_bytes,
             self._data_source.file_name,
             actions,
             path,
         )
-        if self.tracking is not None:
-            self.tracking.forget_commit()
+        if self.tracking is not None and batch.sealed is not None:
+            self.tracking.forget_commit(batch.sealed)
         self.report.dry_run_files.append(str(path))
-        self.report.sent += rows
-        self.report.bytes_raw += self._spool.raw_bytes
-        self._spool.reset()
+        self.report.sent += batch.rows
+        self.report.bytes_raw += batch.spool.raw_bytes
+        batch.spool.close()
         return 0
 
     def summary(self) -> StreamReport:
@@ -569,9 +679,11 @@ class StreamLoad:
             report.changes = dataclasses.asdict(self.tracking.counts)
         return report
 
-    def _record(self, tracking: StreamTracking, verdict: Verdict, *, clearing: bool) -> None:
+    def _record(self, sealed: Sealed, verdict: Verdict, *, clearing: bool) -> None:
         """Tell the change store what the commit loaded: not the rows Anaplan failed or
         ignored (those must travel again), and nothing at all when that cannot be told."""
+        tracking = self.tracking
+        assert tracking is not None  # a sealed batch implies tracking
         not_loaded = verdict.rows_not_loaded()
         if not_loaded is None:
             logger.warning(
@@ -581,10 +693,12 @@ class StreamLoad:
                 self.stream,
                 verdict.failed + verdict.ignored,
             )
-            tracking.forget_commit()
+            tracking.forget_commit(sealed)
             return
         first = self._data_source.layout.first_data_row
-        tracking.record_commit(with_gone=clearing, not_loaded={line - first for line in not_loaded})
+        tracking.record_commit(
+            sealed, with_gone=clearing, not_loaded={line - first for line in not_loaded}
+        )
 
     def apply_deletes(self) -> int:
         """``deletes: delete``, after every stream committed: delete the gone keys' items,
@@ -602,13 +716,15 @@ class StreamLoad:
             )
             return 0
         self._deleter.delete([key_values(key)[0] for key in batch] for batch in tracking.gone())
-        tracking.record_commit(with_gone=True)
+        tracking.record_commit(tracking.seal(), with_gone=True)
         logger.info("Stream %s: deleted %d item(s) that left the source", self.stream, count)
         return count
 
     def close(self) -> None:
         """Stop an early upload, delete the spool file (and the rows held for change
-        tracking)."""
+        tracking). A commit left running is not waited for (the run ends)."""
+        if self._committer is not None:
+            self._committer.shutdown(wait=False, cancel_futures=True)
         if self._early is not None:
             self._early.close()
         self._spool.close()
@@ -618,10 +734,9 @@ class StreamLoad:
     def _warn_changes(self) -> None:
         """One warning per kind of value changed to fit the file, per stream."""
         changes = dict(self._formatter.changes)
-        if self._spool.replaced_characters:
-            changes[f"characters replaced by '?' for {self._spool.encoding}"] = (
-                self._spool.replaced_characters
-            )
+        replaced = self._replaced_characters + self._spool.replaced_characters
+        if replaced:
+            changes[f"characters replaced by '?' for {self._spool.encoding}"] = replaced
         fresh = {
             kind: count
             for kind, count in changes.items()

@@ -130,13 +130,17 @@ class LoadPlan:
         """Whether run-level actions still have to run (something was committed in this run)."""
         return bool(self.after_load) and self.committed_rows > 0 and not self._after_load_done
 
-    def commit_through(self, stream: str) -> None:
-        """Commit ``stream``, after every stream before it in the plan that holds rows."""
+    def commit_through(self, stream: str, *, wait: bool = True) -> None:
+        """Commit ``stream``, after every stream before it in the plan that holds rows (their
+        commits done first). ``wait`` False leaves ``stream``'s own commit running while the
+        next batch is read (a full batch of insert or upsert mode); the state is offered
+        again when it succeeded."""
         with self._lock:
             for name in self.order[: self.order.index(stream) + 1]:
                 load = self._loads.get(name)
                 if load is not None and (name == stream or load.pending_rows):
-                    self.committed_rows += load.commit()
+                    last = name == stream
+                    self.committed_rows += load.commit(wait=wait or not last, then=self._on_commit)
         self._on_commit()
 
     def run_after_load(self) -> None:

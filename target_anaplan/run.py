@@ -9,6 +9,7 @@ row received so far is committed in Anaplan.
 from __future__ import annotations
 
 import atexit
+import functools
 import logging
 import shutil
 import tempfile
@@ -17,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from singer_sdk.sinks import Sink
 
@@ -29,7 +31,6 @@ from target_anaplan.anaplan.retry import RetryPolicy
 from target_anaplan.anaplan.tasks import cancel_running_tasks
 from target_anaplan.changes import (
     ChangeStore,
-    HeldRows,
     Scratch,
     StreamTracking,
     default_store_url,
@@ -44,6 +45,7 @@ from target_anaplan.reader import InputPosition
 from target_anaplan.report import Progress, RunReport
 from target_anaplan.settings import Settings, StreamSettings
 from target_anaplan.sinks import AnaplanSink, NullSink, StreamWiring
+from target_anaplan.state_gate import StateGate
 from target_anaplan.validation import Validators
 
 logger = logging.getLogger(__name__)
@@ -114,6 +116,7 @@ class Run:
         self._resolution: Resolution | None = None
         self._resolve_lock = threading.Lock()
         self._loads: dict[str, StreamLoad] = {}
+        self._gate = StateGate(self._loads)
         self._sink_classes: dict[str, type[Sink]] = {}
         self._ignored_streams: set[str] = set()
         self._spool_dir: Path | None = None
@@ -194,7 +197,7 @@ class Run:
             plan = self.plan
             wiring = StreamWiring(
                 load=load,
-                commit=lambda: plan.commit_through(stream),
+                commit=functools.partial(plan.commit_through, stream),
                 where=self.position.describe,
                 validators=self.validators,
             )
@@ -256,7 +259,7 @@ class Run:
         return StreamTracking(
             self._stores.get(self.settings.change_store or default_store_url(rules.model.model_id)),
             self._scratch,
-            HeldRows(self._spool_directory()),
+            self._spool_directory(),
             stream=stream,
             source=source_id(rules.model.model_id, source.file_id),
             mode=stream_settings.mode,
@@ -303,22 +306,35 @@ class Run:
         """Rows received but not committed, per stream (lock-free: read by signal handlers)."""
         return {name: load.pending_rows for name, load in self._loads.items() if load.pending_rows}
 
-    def state_may_pass(self) -> bool:
-        """Whether a STATE may be emitted now: every row received so far is imported, and
-        the run-level actions have run if anything was committed."""
-        pending = self.pending()
-        if pending:
-            logger.info("State held back until %s are imported.", _describe(pending))
-            return False
-        if self._plan is not None and self._plan.after_load_due:
-            logger.info("State held back until after_load has run.")
-            return False
+    def state_arrived(self, state: dict[str, Any]) -> None:
+        """A STATE message arrived: held until every record before it is committed."""
+        self._gate.arrived(state)
+
+    def state_to_emit(self) -> dict[str, Any] | None:
+        """The STATE that may be emitted now, if any: the newest whose records are all
+        imported, unless deletes or run-level actions are still due (or a dry run)."""
         if self.settings.dry_run:
             if not self._said_dry_run:
                 self._said_dry_run = True
                 logger.info("Dry run: no STATE is emitted, so the next run sends the same rows.")
-            return False
-        return True
+            return None
+        if self._plan is not None and self._plan.after_load_due:
+            logger.info("State held back until after_load has run.")
+            return None
+        gone = [
+            name
+            for name, load in self._loads.items()
+            if load.tracking is not None and load.tracking.gone_pending
+        ]
+        if gone:
+            logger.info("State held back until the keys gone from %s are deleted.", ", ".join(gone))
+            return None
+        state = self._gate.ready()
+        if state is None and self._gate.holding:
+            pending = self.pending()
+            if pending:
+                logger.info("State held back until %s are imported.", _describe(pending))
+        return state
 
     def finish(self) -> None:
         """End of input, every stream committed: delete what left the source (child lists
@@ -343,6 +359,16 @@ class Run:
             self.plan.run_after_load()
         self._emit_state()
 
+    def settle(self) -> None:
+        """After a failure: let the commits left running finish (they hold rows read before
+        it, as a commit that waited would have), and emit the state they cover."""
+        for stream, load in self._loads.items():
+            try:
+                load.finish_running()
+            except Exception as error:  # the run fails for its first error; this one is told
+                logger.error("Stream %s: its last commit failed too: %s", stream, one_line(error))
+        self._emit_state()
+
     def publish_report(self, error: BaseException | None) -> None:
         """The run summary (stderr, METRIC lines, ``run_report_path``), success or failure."""
         order = self._plan.order if self._plan is not None else list(self._loads)
@@ -364,7 +390,8 @@ class Run:
 
     def terminate(self, signum: int) -> int:
         """Stop at once on a signal: commit nothing partial, cancel running tasks, and emit
-        the state only if nothing is pending. Returns the exit code."""
+        the newest state whose rows are all committed. Returns the exit code."""
+        self._emit_state()
         pending = self.pending()
         if pending:
             logger.warning(
@@ -382,7 +409,6 @@ class Run:
             pending = {"after_load": 1}
         else:
             logger.info("Received signal %d with every received row committed.", signum)
-            self._emit_state()
         # Before close (which ends the HTTP session): an import left running would load
         # rows whose state is never emitted, or later import the next run's upload.
         if self._resolution is not None:

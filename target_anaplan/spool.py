@@ -49,9 +49,8 @@ def _read_pieces(file: BinaryIO, start: int, end: int) -> Iterator[bytes]:
 class Spool:
     """Rows on disk for one batch; ``chunks()`` reads them back cut at row ends.
 
-    ``rows`` counts the rows of the current batch and ``raw_bytes`` the bytes in the file
-    (preamble included); both restart at ``reset()``. ``replaced_characters`` counts, over
-    the spool's life, characters written as '?' under ``encoding_errors: replace``.
+    ``rows`` counts the rows and ``raw_bytes`` the bytes in the file (preamble included);
+    ``replaced_characters`` the characters written as '?' under ``encoding_errors: replace``.
     ``locate(line, index)``, if given, names the field at a position of a line (see
     ``RowFormatter.locate``) in the message for an unencodable character.
     """
@@ -127,7 +126,7 @@ class Spool:
     def chunks(self) -> Iterator[bytes]:
         """The file's bytes in chunks cut at row ends; each call reads from the start again.
 
-        The chunks are those of the rows written before the call; do not write or reset
+        The chunks are those of the rows written before the call; do not write
         while iterating.
         """
         return (b"".join(pieces) for pieces in self.chunk_pieces())
@@ -158,12 +157,6 @@ class Spool:
         start, end = bounds[index], bounds[index + 1]
         with open(self.path, "rb") as file:
             yield from _read_pieces(file, start, end)
-
-    def reset(self) -> None:
-        """Empty the spool for the next batch, keeping the preamble."""
-        self._file.seek(0)
-        self._file.truncate()
-        self._start()
 
     def close(self) -> None:
         """Delete the file; safe to call more than once."""

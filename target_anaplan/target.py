@@ -12,6 +12,7 @@ import copy
 import json
 import os
 import sys
+import threading
 from typing import IO, TYPE_CHECKING, Any, ClassVar, cast
 
 from singer_sdk.exceptions import ConfigValidationError, SingerSDKError
@@ -64,6 +65,7 @@ class TargetAnaplan(Target):
     def __init__(self, **kwargs: Any) -> None:
         self.run: Run | None = None  # a signal may arrive before the run exists
         self._emitted: str | None = None
+        self._emitting = threading.RLock()  # a signal may arrive while it is held
         super().__init__(**kwargs)
         reader = cast("MessageReader", self.message_reader)
         for warning in unknown_settings(self.config, self.about_properties()):
@@ -107,6 +109,8 @@ class TargetAnaplan(Target):
             self._run.resolve()
             super().listen(file_input)
         except BaseException as error:
+            if isinstance(error, Exception):
+                self._run.settle()
             self._run.publish_report(error)
             raise
         else:
@@ -152,8 +156,9 @@ class TargetAnaplan(Target):
     # State and signals
 
     def _process_state_message(self, message_dict: dict[str, Any]) -> None:
-        """Keep the state, and emit it at once when nothing received is left to commit."""
+        """Keep the state, and emit it at once if every record before it is committed."""
         super()._process_state_message(message_dict)
+        self._run.state_arrived(message_dict["value"])
         self._emit_latest()
 
     def _write_state_message(self, state: dict[str, Any]) -> None:
@@ -161,14 +166,15 @@ class TargetAnaplan(Target):
         self._emit_latest()
 
     def _emit_latest(self) -> None:
-        """Write the latest STATE if every row before it is committed, once per value."""
-        state = self._latest_state
-        if not state:
-            return
-        text = json.dumps(state, sort_keys=True, default=str)
-        if text != self._emitted and self._run.state_may_pass():
-            self._emitted = text
-            super()._write_state_message(copy.deepcopy(state))
+        """Write the newest STATE whose records are all committed, once per value."""
+        with self._emitting:  # a commit left running offers the state from its thread
+            state = self._run.state_to_emit()
+            if not state:
+                return
+            text = json.dumps(state, sort_keys=True, default=str)
+            if text != self._emitted:
+                self._emitted = text
+                super()._write_state_message(copy.deepcopy(state))
 
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
         """Stop at once: commit nothing partial, emit state only if nothing is pending."""
