@@ -609,7 +609,7 @@ class StreamTracking:
         """The fingerprint of the key's row held for a commit not yet recorded, if any."""
         found = self._pending.get(key)
         if found is None:
-            for running in self._running:
+            for running in tuple(self._running):  # a commit's thread may drop one meanwhile
                 found = running.get(key, found)
         return found
 

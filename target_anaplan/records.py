@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -103,7 +103,9 @@ class TypedStream:
     record: TypedRecord
     records: list[Any] = field(default_factory=list)
     lines: list[bytes | str] = field(default_factory=list)  # as read, for the other path
-    numbers: list[int] = field(default_factory=list)  # their line numbers in the input
+    # The first one's line number: they are consecutive lines of the input, since any
+    # other line loads the records held before it is handled.
+    first_line: int = 0
 
 
 class RecordPath:
@@ -155,9 +157,10 @@ class RecordPath:
         if typed is not self._current:  # records reach their loads in input order
             self.flush()
             self._current = typed
+        if not typed.records:
+            typed.first_line = number
         typed.records.append(message.record)
         typed.lines.append(line)
-        typed.numbers.append(number)
         if len(typed.records) >= FORMAT_BATCH:
             self._flush(typed)
         return True
@@ -169,8 +172,9 @@ class RecordPath:
             self._flush(typed)
 
     def _flush(self, typed: TypedStream) -> None:
-        records, lines, numbers = typed.records, typed.lines, typed.numbers
-        typed.records, typed.lines, typed.numbers = [], [], []
+        records, lines = typed.records, typed.lines
+        numbers = range(typed.first_line, typed.first_line + len(records))
+        typed.records, typed.lines = [], []
         sink = typed.sink
         start = 0
         while start < len(records):
@@ -181,7 +185,7 @@ class RecordPath:
         self._target._handle_max_record_age()
 
     def _load(
-        self, typed: TypedStream, records: list[Any], lines: list[Any], numbers: list[int]
+        self, typed: TypedStream, records: list[Any], lines: list[Any], numbers: Sequence[int]
     ) -> None:
         """One slice of typed records to the stream's load, with the SDK's bookkeeping; or,
         when a value needs it, line by line the other way. With change tracking, records
@@ -194,7 +198,7 @@ class RecordPath:
             kept = prefiltered.kept
             records = [records[index] for index in kept]
             lines = [lines[index] for index in kept]
-            numbers_kept = [numbers[index] for index in kept]
+            numbers_kept: Sequence[int] = [numbers[index] for index in kept]
         else:
             numbers_kept = numbers
         columns = typed.record.columns(records, load.fields)
@@ -227,7 +231,7 @@ class RecordPath:
         position.stream = typed.stream
         position.records[typed.stream] += count
 
-    def _replay(self, lines: list[Any], numbers: list[int]) -> None:
+    def _replay(self, lines: list[Any], numbers: Sequence[int]) -> None:
         """Records the typed path does not decide, each the way it would go alone."""
         for line, number in zip(lines, numbers, strict=True):
             self._position.line = number
