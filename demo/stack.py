@@ -198,7 +198,10 @@ def tracked_keys(pg: EmbeddedPostgres) -> list[list[str]]:
     """The keys (each a list of field texts) the change store in CHANGE_STORE_DATABASE holds
     for products.csv, sorted."""
     source = sql_literal(f"{MODEL_ID}/{PRODUCTS_FILE_ID}")
-    query = f"SELECT key FROM target_anaplan_rows WHERE source = {source} ORDER BY key"
+    query = (
+        "SELECT k.key FROM target_anaplan_keys k JOIN target_anaplan_sources s "
+        f"ON s.id = k.source_id WHERE s.source = {source} ORDER BY k.key"
+    )
     output = pg.sql(query, database=CHANGE_STORE_DATABASE)
     return [json.loads(line) for line in output.splitlines()]
 
