@@ -8,7 +8,8 @@ It also has to keep up with the target on files of millions of rows, in time lin
 rows and with one copy of the file in memory (the uploaded chunks). So the file is decoded
 and split by the csv module as a stream, a few hundred records at a time; each batch is
 checked and converted column by column in C where every row is clean, and row by row (the
-reference path, which says what fails and why) otherwise. Loading happens in two phases:
+reference path, which says what fails and why) otherwise, then shown to the cyclic garbage
+collector while it is young (see `_Load.stage`). Loading happens in two phases:
 every batch is first staged, and only a file that decoded and whose header matched is then
 applied, so a bad file still changes nothing.
 """
@@ -19,6 +20,7 @@ import contextlib
 import csv
 import datetime as dt
 import functools
+import gc
 import io
 import itertools
 import operator
@@ -39,7 +41,7 @@ from target_anaplan.simulator.state import (
 )
 
 BATCH_ROWS = 500  # records checked and converted together: enough for C loops, fits in cache
-READ_BYTES = 1 << 20
+READ_BYTES = 1 << 17  # decoded at a time: few calls, and the text stays in cache for csv
 NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 TRUE_WORDS = ("true", "yes", "1")
@@ -49,7 +51,7 @@ _BOOLEAN_WORDS = {**dict.fromkeys(TRUE_WORDS, True), **dict.fromkeys(FALSE_WORDS
 # A plain decimal with a dot, below 2**53 in its integer part: float() reads it as NUMBER does.
 _PLAIN_DECIMAL = re.compile(r"-?\d{1,15}\.\d{1,15}").fullmatch
 # Cells made only of these characters are numbers exactly when float() reads them.
-_NUMBER_CHARACTERS = re.compile(r"[-0-9.]*").fullmatch
+_NUMBER_CHARACTERS = b"-.0123456789"
 _EXACT_INTEGERS = 2**53
 ERROR_TYPES = {
     "number": "moduleImportNumberFormat",
@@ -162,8 +164,16 @@ class _Batch:
         return lines
 
 
-class _ChunkReader(io.RawIOBase):
-    """The uploaded chunks as one byte stream, without joining them."""
+class _ChunkStream:
+    """The uploaded chunks as the binary stream a TextIOWrapper reads, without joining them.
+
+    Not an io.RawIOBase under a BufferedReader: the wrapper asks its stream whether it is
+    closed before each line, and a Python IOBase answers through a search of its classes,
+    longer than reading the line. Here it is a class attribute; and each piece is copied
+    out of its chunk once, not into a buffer and out again.
+    """
+
+    closed = False
 
     def __init__(self, chunks: list[bytes]) -> None:
         self._chunks = iter(chunks)
@@ -172,16 +182,28 @@ class _ChunkReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: Any) -> int:
+    def writable(self) -> bool:
+        return False
+
+    def seekable(self) -> bool:
+        return False
+
+    def read1(self, size: int) -> bytes:
+        """Up to `size` bytes from the current chunk; b"" at the end."""
         while not self._current:
             chunk = next(self._chunks, None)
             if chunk is None:
-                return 0
+                return b""
             self._current = memoryview(chunk)
-        size = min(len(buffer), len(self._current))
-        buffer[:size] = self._current[:size]
+        piece = self._current[:size].tobytes()
         self._current = self._current[size:]
-        return size
+        return piece
+
+    def flush(self) -> None:
+        """Nothing to write (the wrapper flushes its stream when it is closed)."""
+
+    def close(self) -> None:
+        """Nothing to release: the chunks belong to the file."""
 
 
 def _batches(chunks: list[bytes], source: SourceDef) -> Iterator[_Batch]:
@@ -195,11 +217,12 @@ def _batches(chunks: list[bytes], source: SourceDef) -> Iterator[_Batch]:
             yield _Batch(rows, start + 1, start + len(rows))
         return
     stream = io.TextIOWrapper(
-        io.BufferedReader(_ChunkReader(chunks), READ_BYTES),
+        cast("io.BufferedReader", _ChunkStream(chunks)),  # all the wrapper uses of one
         encoding=source.text_encoding,
         newline="",
     )
-    # Decode in 1 MiB pieces, not 8 KiB: a fifth less time spent reading.
+    # Decode 128 KiB at a time: the default 8 KiB costs a call every few lines, and 1 MiB of
+    # text no longer stays in cache while csv reads its lines.
     stream._CHUNK_SIZE = READ_BYTES  # type: ignore[attr-defined]  # CPython's private decode size; typeshed omits it
     if quote:
         reader = csv.reader(stream, delimiter=sep, quotechar=quote)
@@ -329,7 +352,7 @@ def _boolean_value(raw: str) -> bool | None:
 
 # A column's cells -> their values, each exactly what the cell parser gives; None when a
 # cell is malformed (the rows then take the reference path, which says which and why).
-_ColumnParser = Callable[[tuple[str, ...]], "list[Any] | tuple[str, ...] | None"]
+_ColumnParser = Callable[[tuple[str, ...]], "list[Any] | tuple[Any, ...] | None"]
 
 
 def _column_parser(kind: str, decimal_separator: str) -> _ColumnParser:
@@ -354,12 +377,12 @@ class _Remembered:
         self.convert = convert
         self.seen: dict[str, Any] | None = {}
 
-    def __call__(self, column: tuple[str, ...]) -> list[Any] | tuple[str, ...] | None:
+    def __call__(self, column: tuple[str, ...]) -> list[Any] | tuple[Any, ...] | None:
         seen = self.seen
         if seen is None:
             return self.convert(column)
         with contextlib.suppress(KeyError):  # a value not seen yet
-            return list(map(seen.__getitem__, column))
+            return _look_up(seen, column)
         new = tuple(set(column).difference(seen))
         if len(seen) + len(new) > self.DISTINCT_LIMIT:
             self.seen = None  # many distinct values: convert each cell
@@ -368,7 +391,15 @@ class _Remembered:
         if converted is None:
             return None
         seen.update(zip(new, converted, strict=True))
-        return list(map(seen.__getitem__, column))
+        return _look_up(seen, column)
+
+
+def _look_up(table: dict[str, Any], keys: tuple[str, ...]) -> tuple[Any, ...]:
+    """`table[key]` for each key (KeyError for a missing one), in one call rather than the
+    call a key that `map` makes."""
+    if len(keys) < 2:  # an itemgetter of one key gives the value itself, of none fails
+        return tuple(map(table.__getitem__, keys))
+    return cast("tuple[Any, ...]", operator.itemgetter(*keys)(table))
 
 
 def _text_column(column: tuple[str, ...]) -> tuple[str, ...]:
@@ -383,26 +414,29 @@ def _parsed_column(parse: Callable[[str], Any], column: tuple[str, ...]) -> list
 
 
 def _number_column(parse: Callable[[str], Any], column: tuple[str, ...]) -> list[Any] | None:
-    """Plain integers and decimals converted in C: ints when integral and exact, as `parse`."""
+    """Plain integers and decimals converted in C, as `parse` converts them: a value is an
+    int when it is integral and exact as a float (below 2**53), else a float."""
     joined = "".join(column)
     if "" in column or not joined.isascii():
         return _parsed_column(parse, column)
-    if joined.isdigit() and max(map(len, column)) < 16:
+    raw = joined.encode()  # bytes answer isdigit from a table, str from the Unicode database
+    if raw.isdigit() and max(map(len, column)) < 16:
         return list(map(int, column))
-    if not _NUMBER_CHARACTERS(joined):
+    if raw.translate(None, _NUMBER_CHARACTERS):
         return _parsed_column(parse, column)
     try:
-        floats = list(map(float, column))
+        values: list[Any] = list(map(float, column))
     except ValueError:  # "-", "1.2.3", ...: malformed
         return None
-    if not -_EXACT_INTEGERS < min(floats) <= max(floats) < _EXACT_INTEGERS:
-        return _parsed_column(parse, column)
-    integral = list(map(float.is_integer, floats))
-    if all(integral):
-        return list(map(int, floats))
-    for at in itertools.compress(range(len(floats)), integral):
-        floats[at] = int(floats[at])
-    return floats
+    integral = list(map(float.is_integer, values))
+    if not any(integral):  # the common case for decimals: no int to make
+        return values
+    if all(integral) and min(values) > -_EXACT_INTEGERS and max(values) < _EXACT_INTEGERS:
+        return list(map(int, values))
+    for at in itertools.compress(range(len(values)), integral):
+        if -_EXACT_INTEGERS < values[at] < _EXACT_INTEGERS:
+            values[at] = int(values[at])
+    return values
 
 
 # (target name, position of the cell in the row, column name, parser)
@@ -443,9 +477,20 @@ class _Load:
         reject_rows: int,
     ) -> None:
         """Stage a batch of data rows: all at once when every row is clean, else one by one
-        (blank rows are ignored; a failing row is counted and dumped)."""
+        (blank rows are ignored; a failing row is counted and dumped).
+
+        A clean batch's `rows` are emptied once staged, for the collector: the task runner
+        pauses it during an import, and each staged row is a new tuple it tracks, so a
+        million would be walked, cold, by the first collection after the import (a sixth of
+        its time) and by each full one after that. Looked at now, young and in cache, a
+        tuple of plain values (str, int, float, bool) is untracked for good, and what the
+        batch did not keep is already gone.
+        """
         clean = counts.rejected >= reject_rows and set(map(len, rows)) == {self.width}
         if clean and self.stage_clean(rows):
+            rows.clear()
+            gc.collect(0)
+            self.admit()
             return
         for fields, line in zip(rows, lines(), strict=True):
             if not "".join(fields).strip():  # every field blank
@@ -474,9 +519,27 @@ class _Load:
         """Stage one full-width row; RowError if it cannot be loaded."""
         raise NotImplementedError
 
+    def admit(self) -> None:
+        """Finish staging the clean batch `stage_clean` took, now that the collector has seen
+        its rows (nothing to do unless a subclass holds them back)."""
+
     def commit(self, counts: _Counts) -> None:
         """Apply what was staged, in file order, counting created and updated rows."""
         raise NotImplementedError
+
+
+def _hash_keeping_dict() -> dict[str, Any]:
+    """An empty dict that keeps each key's hash in its own table, for a million new items.
+
+    CPython 3.11+ lays out a dict of str keys without their hashes (each str has its own):
+    a probe that meets another key then reads that key's object to compare hashes, one
+    more cache miss per probe once the dict outgrows the caches (adding a million items
+    took a third longer). A dict that has held a key of another type keeps the hashes
+    beside the keys for good, for 8 more bytes an item.
+    """
+    table: dict[Any, Any] = {None: None}
+    del table[None]
+    return table
 
 
 class _ListLoad(_Load):
@@ -511,10 +574,12 @@ class _ListLoad(_Load):
         ]
         self.next_id = self.items.next_id
         # Rows up to the first that may update an item: new items, by key, in file order.
-        self.new_items: dict[str, tuple[Any, ...]] = {}
+        self.new_items: dict[str, tuple[Any, ...]] = _hash_keeping_dict()
         # The rows from there on, in batches: item keys, rows (id None: the key was in the
         # list or is a new item already), names as given.
         self.staged: list[tuple[list[str], list[tuple[Any, ...]], list[str]]] = []
+        # The clean batch stage_clean took last, until admit: keys, rows, names as given.
+        self.pending: tuple[list[str], list[tuple[Any, ...]], list[str]] = ([], [], [])
 
     def _add_new(self, keys: list[str], rows: list[tuple[Any, ...]]) -> bool:
         """Add the rows to the new items if each creates one (its key is not in the list,
@@ -566,12 +631,22 @@ class _ListLoad(_Load):
         properties = [values.get(p, itertools.repeat(MISSING)) for p in self.items.properties]
         ids = range(self.next_id, self.next_id + len(keys))  # if every row creates an item
         staged = list(zip(ids, codes or blank, shown, parents, *properties, strict=False))
+        self.pending = (keys, staged, names or [""] * len(keys))
+        return True
+
+    def admit(self) -> None:
+        """The batch's rows join the new items if each creates one, else the staged batches.
+
+        Only now, once the collector has untracked the rows: a dict into which none but
+        untracked values went is not tracked either, and then the collection after the
+        import does not walk the million items of a new list.
+        """
+        keys, staged, names = self.pending
         if self._add_new(keys, staged):
             self.next_id += len(keys)
         else:
             staged = [(self._id(key), *row[1:]) for key, row in zip(keys, staged, strict=True)]
-            self.staged.append((keys, staged, names or [""] * len(keys)))
-        return True
+            self.staged.append((keys, staged, names))
 
     def stage_row(self, fields: list[str]) -> None:
         code = fields[self.code_at].strip() if self.code_at is not None else ""
