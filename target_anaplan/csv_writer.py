@@ -42,13 +42,14 @@ from __future__ import annotations
 import csv
 import difflib
 import math
+import operator
 import re
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import date, datetime, time, timezone, tzinfo
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 
@@ -59,6 +60,9 @@ NAIVE_DATETIMES_AS_UTC = "date-times without offset written as UTC"
 
 _LINE_END = "\n"
 _NONE = type(None)
+_TZINFO = operator.attrgetter("tzinfo")
+_MICROSECOND = operator.attrgetter("microsecond")
+_DIGITS = frozenset("0123456789")
 # Joins a row's texts to judge how to write it: NUL never occurs in a text (it is removed
 # as a control character and JSON escapes it), so it marks field edges unambiguously.
 _EDGE = "\x00"
@@ -417,8 +421,9 @@ class RowFormatter:
             return self._iso_texts(column)
         if kind is str:
             texts = [value or "" for value in column] if nulls else list(column)
-            if "".join(texts).isprintable():
-                return texts
+            joined = "".join(texts)
+            if joined.isprintable() or _CONTROL.search(joined) is None:
+                return texts  # tabs and line ends are written (quoted), not cleaned
             clean = self._converters[str]
             return [t if t.isprintable() else clean(t) for t in texts]
         if kind is Decimal and not nulls:  # str() is format(, "f") but for exponents, and faster
@@ -499,6 +504,9 @@ class RowFormatter:
         """A date-like column's texts, taken from the ISO text it was parsed from where its
         layout is the written one (``YYYY-MM-DD``, ``YYYY-MM-DD?HH:MM:SS...``): what
         ``isoformat`` would give, built from that text, the microseconds and the offset."""
+        bulk = self._iso_layout_texts(column)
+        if bulk is not None:
+            return bulk
         texts: list[str] = []
         write = texts.append
         offsets = self._offset_texts
@@ -523,6 +531,57 @@ class RowFormatter:
                 if value.__class__ is datetime and value.utcoffset() is not None:
                     offsets[value.tzinfo] = _offset_text(value)
         return texts
+
+    def _iso_layout_texts(self, column: IsoColumn) -> list[str] | None:
+        """``_iso_texts`` for a column whose texts all share one layout (no nulls, one length,
+        one offset, ``T`` between date and time, the same number of fraction digits): checked
+        once on the joined texts, then built by slicing. None when the column is not so."""
+        if not column.texts or None in column.texts:
+            return None
+        texts = cast("Sequence[str]", column.texts)
+        count = len(texts)
+        sizes = set(map(len, texts))
+        if len(sizes) != 1:
+            return None
+        (size,) = sizes
+        joined = "".join(texts)
+        if column[0].__class__ is date:
+            dated = size == 10 and joined[4::10] == joined[7::10] == "-" * count
+            return list(texts) if dated else None
+        marks = ((4, "-"), (7, "-"), (10, "T"), (13, ":"), (16, ":"))
+        if size < 20 or any(joined[at::size] != mark * count for at, mark in marks):
+            return None
+        offset = self._offset(column)
+        hours = set(zip(joined[11::size], joined[12::size], strict=True))
+        if offset is None or ("2", "4") in hours:
+            return None  # naive or mixed offsets, or 24:00: value by value
+        end = 19  # the fraction's end: digits after a "." at 19, the same number in each
+        if joined[19::size] == "." * count:
+            end = 20
+            while end < size and texts[0][end].isdigit():
+                end += 1
+            if end == 20 or end > 26 or set(joined[end::size]) & _DIGITS:
+                return None
+        micros = list(map(_MICROSECOND, column))
+        if end == 19:
+            return None if any(micros) else [text[:19] + offset for text in texts]
+        pad = "0" * (26 - end)
+        return [
+            text[:end] + pad + offset if micro else text[:19] + offset
+            for text, micro in zip(texts, micros, strict=True)
+        ]
+
+    def _offset(self, column: IsoColumn) -> str | None:
+        """The offset every date-time of the column has, as isoformat writes it; None when
+        they differ or have none."""
+        zones = set(map(_TZINFO, column))
+        if len(zones) != 1:
+            return None
+        zone = next(iter(zones))
+        offset = self._offset_texts.get(zone)
+        if offset is None and column[0].utcoffset() is not None:
+            offset = self._offset_texts[zone] = _offset_text(column[0])
+        return offset
 
     def _datetime_text(self, value: datetime) -> str:
         if value.utcoffset() is None:

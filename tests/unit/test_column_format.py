@@ -173,3 +173,44 @@ def test_iso_columns_are_written_as_their_parsed_values(seed):
     assert fast.changes == Counter({"date-times without offset written as UTC": sum(
         1 for v in values if v is not None and v.utcoffset() is None
     )})  # fmt: skip
+
+
+LAYOUTS = [  # (strftime layout, fraction digits in {f}, written from the text)
+    ("%Y-%m-%dT%H:%M:%S.{f}Z", 3, True),
+    ("%Y-%m-%dT%H:%M:%S.{f}+05:30", 6, True),
+    ("%Y-%m-%dT%H:%M:%S{f}-08:00", 0, True),
+    ("%Y-%m-%dT%H:%M:%S.{f}Z", 1, True),
+    ("%Y-%m-%dT%H:%M:%S.{f}Z", 7, False),  # rounded to microseconds: value by value
+    ("%Y-%m-%d %H:%M:%S.{f}Z", 3, False),  # a space for the T
+    ("%Y-%m-%dT%H:%M:%S.{f}", 3, False),  # naive: counted, value by value
+    ("%Y-%m-%dT%H:%M:%S,{f}Z", 3, False),  # a comma before the fraction
+]
+
+
+@pytest.mark.parametrize(("layout", "digits", "bulk"), LAYOUTS)
+def test_iso_columns_of_one_layout_are_written_from_their_text(layout, digits, bulk):
+    rng = random.Random(f"{layout}{digits}")
+    start = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    texts = []
+    for _ in range(400):
+        moment = start + timedelta(seconds=rng.randrange(10**8))
+        zero = rng.random() < 0.2  # some fractions all zero: isoformat then writes none
+        fraction = "".join("0" if zero else rng.choice("0123456789") for _ in range(digits))
+        texts.append(moment.strftime(layout).format(f=fraction))
+    values = [datetime_fromisoformat(t) for t in texts]
+    column = IsoColumn(values, texts)
+    fast, slow = formatter(1, ",", '"'), formatter(1, ",", '"')
+    assert fast.format_columns([column]) == reference(slow, [values])
+    assert fast.changes == slow.changes
+    assert (fast._iso_layout_texts(column) is not None) == bulk
+
+
+def test_a_date_column_of_one_layout_is_its_text():
+    texts = [f"2024-{m:02d}-{d:02d}" for m in range(1, 13) for d in range(1, 29)]
+    values = [date_fromisoformat(t) for t in texts]
+    fast = formatter(1, ",", '"')
+    assert fast._iso_layout_texts(IsoColumn(values, texts)) == texts
+    assert fast.format_columns([IsoColumn(values, texts)]) == [f"{t}\n" for t in texts]
+    weeks = [f"2024-W{w:02d}-{d}" for w in range(1, 53) for d in range(1, 8)]  # ten long too
+    days = [date_fromisoformat(t) for t in weeks]
+    assert fast.format_columns([IsoColumn(days, weeks)]) == [f"{d.isoformat()}\n" for d in days]
