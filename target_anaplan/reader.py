@@ -12,6 +12,7 @@ is read as bytes: msgspec decodes UTF-8 itself, twice as fast as text lines.
 from __future__ import annotations
 
 import io
+import itertools
 import select
 import sys
 from collections import Counter
@@ -52,15 +53,18 @@ class TypedRecords(Protocol):
 
 
 _READ_BYTES = 1 << 16
+_BLOCK_LINES = 10_000
 
 
-def input_lines(stream: IO[Any]) -> Iterator[bytes | str | None]:
-    """The lines of ``stream``, each with its line end, and None whenever reading the next
-    would wait for the tap (so that records held for a batch are loaded meanwhile: a tap
-    that sends a record a minute must not see it held until a thousand arrived).
+def input_blocks(stream: IO[Any]) -> Iterator[list[Any] | None]:
+    """The lines of ``stream`` (each with its line end) in blocks, and None whenever reading
+    the next block would wait for the tap (so that records held for a batch are loaded
+    meanwhile: a tap that sends a record a minute must not see it held until a thousand
+    arrived).
 
     A pipe or file is read a block at a time (``read1``), and asked whether more is
-    ready before each block; any other stream is iterated as it is, since it cannot wait.
+    ready before each block; any other stream is read in blocks of lines, since it
+    cannot wait.
     """
     read = getattr(stream, "read1", None)
     try:
@@ -68,7 +72,9 @@ def input_lines(stream: IO[Any]) -> Iterator[bytes | str | None]:
     except (AttributeError, OSError, ValueError):
         descriptor = None
     if read is None or descriptor is None:
-        yield from stream
+        lines = iter(stream)
+        while block := list(itertools.islice(lines, _BLOCK_LINES)):
+            yield block
         return
     rest = b""
     while True:
@@ -81,9 +87,9 @@ def input_lines(stream: IO[Any]) -> Iterator[bytes | str | None]:
         end = data.rfind(b"\n") + 1
         rest = data[end:]
         if end:
-            yield from io.BytesIO(data[:end])
+            yield io.BytesIO(data[:end]).readlines()
     if rest:
-        yield rest
+        yield [rest]
 
 
 def _ready(descriptor: int) -> bool:
@@ -123,34 +129,35 @@ class MessageReader(GenericSingerReader[str]):
         deserialize = self.deserialize_json
         typed = self.typed
         typed_lines = number = 0
-        for line in input_lines(file_input or self.default_input):
-            if line is None:  # nothing more to read yet: load what is held meanwhile
+        for block in input_blocks(file_input or self.default_input):
+            if block is None:  # nothing more to read yet: load what is held meanwhile
                 if typed is not None:
                     typed.flush()
                 continue
-            number += 1
-            if typed is not None:
-                decode = typed.decode
-                if decode is not None:
-                    try:
-                        decoded = decode(line)
-                    except msgspec.DecodeError:
-                        decoded = None
-                    if decoded is not None and typed.take_typed(decoded, line, number):
-                        typed_lines += 1
-                        continue
-                typed.flush()
-            position.line = number
-            message = deserialize(line)
-            if "type" not in message:
-                self.assert_line_requires(message, {"type"})
-            kind = message["type"]
-            callback = callbacks.get(kind)
-            if callback is None:
-                self._process_unknown_message(message)
-            else:
-                callback(message)
-            stats[kind] += 1
+            for line in block:
+                number += 1
+                if typed is not None:
+                    decode = typed.decode
+                    if decode is not None:
+                        try:
+                            decoded = decode(line)
+                        except msgspec.DecodeError:
+                            decoded = None
+                        if decoded is not None and typed.take_typed(decoded, line, number):
+                            typed_lines += 1
+                            continue
+                    typed.flush()
+                position.line = number
+                message = deserialize(line)
+                if "type" not in message:
+                    self.assert_line_requires(message, {"type"})
+                kind = message["type"]
+                callback = callbacks.get(kind)
+                if callback is None:
+                    self._process_unknown_message(message)
+                else:
+                    callback(message)
+                stats[kind] += 1
         if typed is not None:
             typed.flush()
         stats["RECORD"] += typed_lines
