@@ -106,21 +106,17 @@ def fingerprints(rows: Iterable[str]) -> list[int]:
     return [hash64(row.encode("utf-8", "surrogatepass")) >> 1 for row in rows]
 
 
-def raw_fingerprints(salt: int, values: Iterable[tuple[Any, ...]]) -> list[int]:
+def raw_fingerprints(salt: int, records: Iterable[msgspec.Raw]) -> list[int]:
     """Each record's raw fingerprint: 63 bits of XXH3, seeded with ``salt`` (what turns a
-    record into a row), of its field values (a tuple each) in msgpack."""
-    encode = _MSGPACK.encode
+    record into a row), of its JSON text as the tap sent it."""
     hash64 = xxhash.xxh3_64_intdigest
-    return [hash64(encode(value), salt) >> 1 for value in values]
+    return [hash64(record, salt) >> 1 for record in records]
 
 
 def salt(*parts: Any) -> int:
     """A seed for raw fingerprints from what makes a record's row (JSON-able parts)."""
     text = json.dumps([RAW_VERSION, *parts], sort_keys=True, default=str)
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
-
-
-_MSGPACK = msgspec.msgpack.Encoder(decimal_format="string")
 
 
 def _shown(url: str) -> str:

@@ -437,6 +437,10 @@ class RowFormatter:
             return [convert(value) if value is not None else "" for value in column]
         return list(map(convert, column))
 
+    def texts(self, column: Sequence[Any]) -> list[str]:
+        """The unquoted CSV texts of a column's values (no column format), as ``text``."""
+        return self._column_texts(column)
+
     def text(self, value: Any) -> str:
         """The unquoted CSV text of one value (no column format), as ``format`` writes it."""
         return self._converters.get(value.__class__, self._fallback)(value)

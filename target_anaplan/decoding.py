@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import json
 import operator
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
 from functools import cached_property
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal, Optional, Union, cast
 
 import fastjsonschema
 import msgspec
@@ -179,31 +179,80 @@ class TypedRecord:
         fields = {**self.fields, **extra}
         return TypedRecord(_struct(fields), fields, self.digest)
 
-    def values(self, records: Sequence[Any], names: Sequence[str]) -> list[list[Any]]:
-        """The values of fields ``names`` as the other path would have them, unchecked (for
-        keys); ValueError or TypeError if a date-like value does not parse."""
-        columns = []
-        for name in names:
-            field = self.fields[name]
-            values = list(map(operator.attrgetter(field.attr), records))
-            parse = field.parse
-            columns.append(
-                values if parse is None else [v if v is None else parse(v) for v in values]
-            )
-        return columns
-
     def deleted(self, records: Sequence[Any]) -> bool:
         """Whether any of the records says its row was deleted (``_sdc_deleted_at``)."""
         return any(map(operator.attrgetter(self.fields[DELETED_AT].attr), records))
 
-    def field_values(self, records: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
-        """Each record's schema fields (not metadata, not undeclared ones), as a tuple: what
-        a raw fingerprint is made of."""
-        return map(operator.attrgetter(*self._schema_attrs), records)
+    def keys_of(self, raws: Sequence[msgspec.Raw], names: Sequence[str]) -> list[list[Any]] | None:
+        """The key fields ``names`` of records still in JSON text, a column each, as the other
+        path would have them (dates parsed); None if one does not decode, does not parse,
+        or the record is a delete."""
+        decoder = self._key_decoder(tuple(names))
+        try:
+            keys = [decoder.decode(raw) for raw in raws]
+        except msgspec.DecodeError:
+            return None
+        if any(key[-1] is not None for key in keys):
+            return None  # a delete: the other path handles it
+        columns = [list(column) for column in zip(*keys, strict=True)][:-1] if keys else []
+        try:
+            for index, name in enumerate(names):
+                parse = self.fields[name].parse
+                if parse is not None:
+                    columns[index] = [v if v is None else parse(v) for v in columns[index]]
+        except (ValueError, TypeError):
+            return None
+        return columns
+
+    def decode(self, raws: Sequence[msgspec.Raw]) -> list[Any] | None:
+        """Records still in JSON text decoded into this type (one call for the batch); None
+        if one does not decode."""
+        try:
+            return self._batch_decoder.decode(b"[" + b",".join(raws) + b"]")
+        except msgspec.DecodeError:
+            return None
 
     @cached_property
-    def _schema_attrs(self) -> tuple[str, ...]:
-        return tuple(f.attr for f in self.fields.values() if f.attr.startswith("f"))
+    def _batch_decoder(self) -> msgspec.json.Decoder[list[Any]]:
+        records: Any = cast(Any, list)[self.type]  # a list of this (runtime) type
+        return msgspec.json.Decoder(records, float_hook=Decimal)
+
+    def _key_decoder(self, names: tuple[str, ...]) -> _KeyDecoder:
+        """Decodes a record's key fields (as this type would) and its delete mark, ignoring
+        the rest, into an array-like struct."""
+        found = self._key_decoders.get(names)
+        if found is None:
+            fields = [self.fields[name] for name in (*names, DELETED_AT)]
+            struct = msgspec.defstruct(
+                "RecordKey",
+                [
+                    (f.attr, f.annotation) if f.required else (f.attr, f.annotation, None)
+                    for f in fields
+                ],
+                rename={f.attr: f.name for f in fields},
+                kw_only=True,
+                array_like=False,
+            )
+            getter = operator.attrgetter(*(f.attr for f in fields))
+            found = self._key_decoders[names] = _KeyDecoder(
+                msgspec.json.Decoder(struct, float_hook=Decimal), getter
+            )
+        return found
+
+    @cached_property
+    def _key_decoders(self) -> dict[tuple[str, ...], _KeyDecoder]:
+        return {}
+
+
+@dataclass(frozen=True)
+class _KeyDecoder:
+    """Decodes a record's key fields and delete mark into a tuple (the mark last)."""
+
+    decoder: msgspec.json.Decoder[Any]
+    values: Callable[[Any], tuple[Any, ...]]
+
+    def decode(self, raw: msgspec.Raw) -> tuple[Any, ...]:
+        return self.values(self.decoder.decode(raw))
 
 
 def _checked(field: TypedField, values: list[Any]) -> list[Any] | None:
@@ -446,14 +495,17 @@ class RecordMessages:
     messages: Mapping[str, type]
 
 
-def message_decoder(streams: Mapping[str, TypedRecord]) -> RecordMessages | None:
-    """The decoder of RECORD lines of ``streams``; None without streams."""
+def message_decoder(
+    streams: Mapping[str, TypedRecord], raw: Collection[str] = ()
+) -> RecordMessages | None:
+    """The decoder of RECORD lines of ``streams``; None without streams. The records of
+    streams in ``raw`` are left as JSON text (``msgspec.Raw``), decoded later if need be."""
     if not streams:
         return None
     messages = {
         stream: msgspec.defstruct(
             "RecordMessage",
-            [("type", Literal["RECORD"]), ("record", typed.type)],
+            [("type", Literal["RECORD"]), ("record", msgspec.Raw if stream in raw else typed.type)],
             tag_field="stream",
             tag=stream,
         )

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
+import msgspec
+
 from target_anaplan.anaplan.dumps import download_dump, failed_lines, summarize_dump
 from target_anaplan.anaplan.errors import ActionFailedError
 from target_anaplan.anaplan.tasks import run_actions
@@ -372,20 +374,19 @@ class StreamLoad:
             self._records += count
             self._records_since_version += count
 
-    def prefilter(self, typed: TypedRecord, records: Sequence[Any]) -> Prefiltered | None:
-        """Insert and upsert modes: which typed records to format, the others being known
-        unchanged by their raw fingerprint (counted as such); None when all are to be."""
+    def prefilter(self, typed: TypedRecord, raws: Sequence[msgspec.Raw]) -> Prefiltered | None:
+        """Insert and upsert modes: which records, still in JSON text, to decode and format,
+        the others being known unchanged by their raw fingerprint (counted as such); None
+        when their keys cannot be told this way (the record path decides then)."""
         tracking = self.tracking
-        if tracking is None or not tracking.filters or typed.deleted(records):
+        assert tracking is not None and tracking.filters  # raw records only with those
+        key_columns = typed.keys_of(raws, self._key)
+        if key_columns is None:
             return None
-        try:
-            key_columns = typed.values(records, self._key)
-        except (ValueError, TypeError):
-            return None  # a bad key value: the record path says so
         keys = self._key_texts(key_columns)
-        raws = raw_fingerprints(self._salt(typed), typed.field_values(records))
-        kept, known = tracking.prefilter(keys, raws)
-        return Prefiltered(kept, [raws[index] for index in kept], known)
+        raw_prints = raw_fingerprints(self._salt(typed), raws)
+        kept, known = tracking.prefilter(keys, raw_prints)
+        return Prefiltered(kept, [raw_prints[index] for index in kept], known)
 
     def _salt(self, typed: TypedRecord) -> int:
         found = self._salts.get(typed.digest)
@@ -395,8 +396,7 @@ class StreamLoad:
 
     def _key_texts(self, key_columns: Sequence[Sequence[Any]]) -> list[str]:
         """Each record's key as the store keeps it (see ``key_texts``)."""
-        text = self._formatter.text
-        return key_texts([[text(value) for value in column] for column in key_columns])
+        return key_texts([self._formatter.texts(column) for column in key_columns])
 
     def delete(self, record: Mapping[str, Any]) -> None:
         """A record the source marks deleted (``_sdc_deleted_at``): its key is gone.

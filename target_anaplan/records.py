@@ -101,6 +101,9 @@ class TypedStream:
     stream: str
     sink: AnaplanSink
     record: TypedRecord
+    # Records left in JSON text until change tracking has skipped the unchanged ones
+    # (insert and upsert modes): most of a full-table tap's records are never decoded.
+    raw: bool = False
     records: list[Any] = field(default_factory=list)
     lines: list[bytes | str] = field(default_factory=list)  # as read, for the other path
     # The first one's line number: they are consecutive lines of the input, since any
@@ -146,7 +149,9 @@ class RecordPath:
         sink = self._plain_sink(stream)
         typed = _typed_record(sink) if sink is not None else None
         if sink is not None and typed is not None:
-            self._typed[stream] = TypedStream(stream, sink, typed)
+            tracking = sink.load.tracking
+            raw = tracking is not None and tracking.filters
+            self._typed[stream] = TypedStream(stream, sink, typed, raw)
         self._rebuild_decoder()
 
     def take_typed(self, message: Any, line: bytes | str, number: int) -> bool:
@@ -193,17 +198,26 @@ class RecordPath:
         sink = typed.sink
         load = sink.load
         count = len(records)
-        prefiltered = load.prefilter(typed.record, records)
-        if prefiltered is not None and len(prefiltered.kept) < count:
+        prefiltered = None
+        if typed.raw:
+            prefiltered = load.prefilter(typed.record, records)
+            if prefiltered is None:
+                self._replay(lines, numbers)
+                return
             kept = prefiltered.kept
-            records = [records[index] for index in kept]
-            lines = [lines[index] for index in kept]
-            numbers_kept: Sequence[int] = [numbers[index] for index in kept]
+            if len(kept) < count:
+                lines = [lines[index] for index in kept]
+                numbers_kept: Sequence[int] = [numbers[index] for index in kept]
+                records = [records[index] for index in kept]
+            else:
+                numbers_kept = numbers
+            decoded = typed.record.decode(records)
+            columns = None if decoded is None else typed.record.columns(decoded, load.fields)
         else:
             numbers_kept = numbers
-        columns = typed.record.columns(records, load.fields)
+            columns = typed.record.columns(records, load.fields)
         if columns is None:
-            skipped = count - len(records)
+            skipped = count - len(lines)
             if skipped:  # those are done: counted as received and unchanged
                 load.skipped(skipped)
                 self._count(typed, skipped, numbers[-1])
@@ -306,7 +320,10 @@ class RecordPath:
             self._rebuild_decoder()
 
     def _rebuild_decoder(self) -> None:
-        decoder = message_decoder({s: typed.record for s, typed in self._typed.items()})
+        decoder = message_decoder(
+            {s: typed.record for s, typed in self._typed.items()},
+            raw=[s for s, typed in self._typed.items() if typed.raw],
+        )
         if decoder is None:
             self.decode, self._by_message = None, {}
             return

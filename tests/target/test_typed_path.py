@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from target_anaplan import records as record_path
+from target_anaplan.decoding import TypedRecord
 from tests.kit.singer import lines, schema, state
 from tests.kit.targetkit import PRODUCTS, core_config, run_in_process
 
@@ -384,3 +385,77 @@ def test_unknown_fields_are_warned_about_once_and_later_records_stay_typed(
     assert warnings == ["No schema for record field 'extra'"]
     assert sum(replayed) == 0  # the first record went the other way by itself, not a batch
     assert outcome["files"]["products.csv"].count(b"\n") == 3001
+
+
+def tracked_run(sim, tmp_path: Path, name: str, text_in: str, mode: str) -> dict[str, Any]:
+    """A real run (no dry run) in ``mode`` with its own change store; what it uploaded, the
+    states, the error and the change counts it logged."""
+    store = tmp_path / f"{name}.sqlite"
+    config = core_config(
+        sim,
+        {"products": PRODUCTS | {"mode": mode}},
+        change_store=f"sqlite:///{store}",
+        unmapped_streams="ignore",
+    )
+    before = sim.files()
+    outcome: dict[str, Any] = {"error": None, "states": None}
+    try:
+        outcome["states"] = run_in_process(config, text_in).states
+    except Exception as error:  # compared below
+        outcome["error"] = f"{type(error).__name__}: {error}"
+    outcome["uploaded"] = [f["content"] for f in sim.files() if f not in before]
+    return outcome
+
+
+def tracked_rounds() -> list[str]:
+    """Three runs of a full-table tap: every row; the same again; one changed, one new,
+    one with a field the schema does not declare, one bad."""
+    props = fields(
+        Price={"type": ["number", "null"]}, Launched={"type": "string", "format": "date"}
+    )
+    rows = [
+        raw(Code=text(f"P{i}"), Name=text(s), Price=f"{i}.50", Launched='"2024-01-15"')
+        for i, s in enumerate(TRICKY_STRINGS)
+    ]
+    changed = [*rows[:-1], raw(Code='"P-new"', Price="1E+2", Launched='"2024-02-29"')]
+    changed[0] = raw(Code='"P0"', Name='"renamed"', Launched='"2024-01-15"')
+    changed[1] = rows[1].replace('"Price"', '"extra": 1, "Price"')
+    return [
+        case_lines(props, rows, key=["Code"]),
+        case_lines(props, rows, key=["Code"]),
+        case_lines(props, [*changed, raw(Code='"P-bad"', Price='"nan"')], key=["Code"]),
+    ]
+
+
+@pytest.mark.parametrize("mode", ["upsert", "insert"])
+def test_change_tracking_of_records_left_as_text_matches_the_record_path(
+    sim, tmp_path, monkeypatch, mode, caplog
+):
+    decoded: list[int] = []
+    decode = TypedRecord.decode
+
+    def counting(self, raws):
+        decoded[-1] += len(raws)
+        return decode(self, raws)
+
+    monkeypatch.setattr(TypedRecord, "decode", counting)
+    outcomes = {}
+    for path in ("typed", "per-record"):
+        if path == "per-record":
+            monkeypatch.setattr(record_path, "_typed_record", lambda sink: None)
+        sim.reset()
+        runs = []
+        for round_ in tracked_rounds():
+            caplog.clear()
+            decoded.append(0)
+            with caplog.at_level(logging.INFO):
+                outcome = tracked_run(sim, tmp_path, path, round_, mode)
+            outcome["counts"] = [r.getMessage() for r in caplog.records if ": new " in r.message]
+            runs.append(outcome)
+        outcomes[path] = runs
+    assert outcomes["typed"] == outcomes["per-record"]
+    # The typed path decoded every record of the first load, none of the unchanged rerun.
+    assert decoded[:2] == [len(TRICKY_STRINGS), 0]
+    first, again, third = outcomes["typed"]
+    assert first["uploaded"] and not again["uploaded"]
+    assert third["error"] is not None  # the bad record: after the others are judged
