@@ -488,10 +488,7 @@ class Scratch:
         self._db.close()
 
 
-# A row held for the store: key, row fingerprint, raw fingerprint (None: unknown), and its
-# row number in the upload (-1: not sent, only its raw fingerprint is new).
-Held = tuple[str, int, "int | None", int]
-Loaded = tuple[str, int, "int | None"]  # what the store records of a row
+Loaded = tuple[str, int, "int | None"]  # a row held for the store: key, fingerprints
 
 
 class HeldRows:
@@ -504,12 +501,13 @@ class HeldRows:
         self._file = os.fdopen(fd, "w+b")
         self.count = 0
 
-    def add(self, rows: list[Held]) -> None:
-        if rows:
-            loaded = [(key, fp, raw) for key, fp, raw, _ in rows]
-            data = marshal.dumps((loaded, [line for *_, line in rows]))
+    def add(self, loaded: list[Loaded], lines: list[int]) -> None:
+        """Rows (key, fingerprint, raw fingerprint) at their row numbers in the upload (-1:
+        not sent, only their record is new)."""
+        if loaded:
+            data = marshal.dumps((loaded, lines))
             self._file.write(len(data).to_bytes(8, "little") + data)
-            self.count += len(rows)
+            self.count += len(loaded)
 
     def batches(self, not_loaded: Collection[int] = ()) -> Iterator[list[Loaded]]:
         """The held rows in batches, less those at the upload's row numbers ``not_loaded``."""
@@ -648,33 +646,46 @@ class StreamTracking:
             known = self.store.lookup(self.source, list(dict.fromkeys(keys)))
         filters = self.filters
         pending = self._pending
-        latest = self._latest if pending or self._running else pending.get
+        running = self._running[-1] if len(self._running) == 1 else None
+        latest = self._latest if len(self._running) > 1 else None
         counts = self.counts
+        insert = self.mode == "insert"
         chosen: list[int] = []
-        held: list[Held] = []
-        for index, (key, print_) in enumerate(zip(keys, fingerprints(rows), strict=True)):
-            raw = raws[index] if raws is not None else None
+        loaded: list[Loaded] = []  # what the store learns once the commit succeeded
+        lines: list[int] = []  # their row numbers in the upload (-1: not sent)
+        if raws is None:
+            raws = [None] * len(keys)
+        for index, (key, print_, raw) in enumerate(
+            zip(keys, fingerprints(rows), raws, strict=True)
+        ):
             stored = known.get(key)
-            before = latest(key)
+            if latest is not None:
+                before = latest(key)
+            elif running is not None:
+                before = pending.get(key, running.get(key))
+            else:
+                before = pending.get(key)
             if before is None and stored is not None:
                 before = stored[0]
             if before is None:
                 counts.new += 1
             elif before != print_:
                 counts.changed += 1
-                if self.mode == "insert":
+                if insert:
                     continue
             else:
                 counts.unchanged += 1
                 if filters:
                     if raw is not None and stored is not None and stored[1] != raw:
-                        held.append((key, print_, raw, -1))  # same row, record now known
+                        loaded.append((key, print_, raw))  # same row, record now known
+                        lines.append(-1)
                     continue
             if filters:
                 pending[key] = print_
-            held.append((key, print_, raw, first_line + len(chosen)))
+            loaded.append((key, print_, raw))
+            lines.append(first_line + len(chosen))
             chosen.append(index)
-        self.held.add(held)
+        self.held.add(loaded, lines)
         return chosen
 
     def seal(self) -> Sealed:

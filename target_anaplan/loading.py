@@ -83,7 +83,7 @@ class Prefiltered:
 
     kept: list[int]
     raws: list[int]
-    known: dict[str, tuple[int, int | None]]
+    known: dict[str, tuple[int, int | None]] | None  # None: not looked up yet
 
 
 @dataclass(frozen=True)
@@ -380,12 +380,15 @@ class StreamLoad:
         when their keys cannot be told this way (the record path decides then)."""
         tracking = self.tracking
         assert tracking is not None and tracking.filters  # raw records only with those
+        raw_prints = raw_fingerprints(self._salt(typed), raws)
+        if not tracking.known_at_start:
+            # The store knew nothing of the data source: no record can be skipped this way,
+            # so none is decoded twice (keys first); the rows' keys are looked up later.
+            return Prefiltered(list(range(len(raws))), raw_prints, None)
         key_columns = typed.keys_of(raws, self._key)
         if key_columns is None:
             return None
-        keys = self._key_texts(key_columns)
-        raw_prints = raw_fingerprints(self._salt(typed), raws)
-        kept, known = tracking.prefilter(keys, raw_prints)
+        kept, known = tracking.prefilter(self._key_texts(key_columns), raw_prints)
         return Prefiltered(kept, [raw_prints[index] for index in kept], known)
 
     def _salt(self, typed: TypedRecord) -> int:
