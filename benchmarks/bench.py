@@ -158,7 +158,7 @@ class Run:
     raw_bytes: int | None = None
     gzip_bytes: int | None = None
     landed: int | None = None
-    note: str = ""
+    round: int = 0
 
 
 def measured(command: list[str], stdin: Path, name: str) -> tuple[dict[str, Any], Path]:
@@ -358,52 +358,84 @@ def run_csv(source: Path, count: int) -> Run:
 
 
 def table(runs: list[Run]) -> str:
-    """The results as a markdown table."""
+    """The results as a markdown table: per program and count, its median run (by wall)."""
     ceiling = {
-        run.records: run.records / run.wall_s for run in runs if run.target.startswith("ceiling")
+        run.records: run.records / run.wall_s
+        for run in medians(runs)
+        if run.target.startswith("ceiling")
     }
     lines = [
         "| program | records | wall s | records/s | own work s | records/s own work "
         "| x ceiling | peak RSS MiB | bytes raw | bytes gzip |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for run in runs:
+    for run in medians(runs):
         own = run.own_work_s
         rate = run.records / (own or run.wall_s)
         overall = run.records / run.wall_s
+        peak = max(
+            r.peak_rss_bytes for r in runs if (r.target, r.records) == (run.target, run.records)
+        )
         lines.append(
             f"| {run.target} | {run.records:,} | {run.wall_s:.1f} | {overall:,.0f} "
             f"| {_or_dash(own, '{:.1f}')} | {_or_dash(own and run.records / own, '{:,.0f}')} "
             f"| {rate / ceiling[run.records]:.2f} "
-            f"| {run.peak_rss_bytes / 2**20:,.0f} "
+            f"| {peak / 2**20:,.0f} "
             f"| {_or_dash(run.raw_bytes, '{:,}')} | {_or_dash(run.gzip_bytes, '{:,}')} |"
         )
     return "\n".join(lines)
 
 
+def medians(runs: list[Run]) -> list[Run]:
+    """Each program's median run (by wall time) per record count, in the order first run."""
+    groups: dict[tuple[str, int], list[Run]] = {}
+    for run in runs:
+        groups.setdefault((run.target, run.records), []).append(run)
+    return [sorted(group, key=lambda r: r.wall_s)[len(group) // 2] for group in groups.values()]
+
+
 def ratios(runs: list[Run]) -> str:
-    """The comparisons the goals are stated in, per record count."""
+    """The comparisons the goals are stated in, per record count: each taken within a round
+    (programs run one after the other), then the median and the range over the rounds."""
     lines = []
     for count in sorted({run.records for run in runs}):
-        by = {run.target: run for run in runs if run.records == count}
-        ceiling = by["ceiling: orjson + csv.writer"]
-        anaplan = by["target-anaplan"]
-        assert anaplan.own_work_s is not None
-        own = count / anaplan.own_work_s / (count / ceiling.wall_s)
-        parts = [f"own work {own:.2f}x the ceiling's records/s"]
-        csv_run = by.get("meltanolabs-target-csv")
-        if csv_run is not None:
-            parts.append(
-                f"end to end {csv_run.wall_s / anaplan.wall_s:.1f}x meltanolabs-target-csv"
+        rounds: dict[int, dict[str, Run]] = {}
+        for run in runs:
+            if run.records == count:
+                rounds.setdefault(run.round, {})[run.target] = run
+        found: dict[str, list[float]] = {}
+        for by in rounds.values():
+            anaplan = by["target-anaplan"]
+            assert anaplan.own_work_s is not None
+            ceiling = by["ceiling: orjson + csv.writer"]
+            found.setdefault("own work, x the ceiling's records/s", []).append(
+                ceiling.wall_s / anaplan.own_work_s
             )
-        first = by.get("target-anaplan upsert, first load")
-        again = by.get("target-anaplan upsert, nothing changed")
-        if first is not None and again is not None:
-            parts.append(f"upsert first load {first.wall_s / anaplan.wall_s:.2f}x all mode")
-            parts.append(
-                f"upsert with nothing changed {again.wall_s / anaplan.wall_s:.2f}x all mode"
-            )
-        lines.append(f"* {count:,} records: " + "; ".join(parts) + ".")
+            first = by.get("target-anaplan upsert, first load")
+            again = by.get("target-anaplan upsert, nothing changed")
+            if first is not None and again is not None:
+                found.setdefault("upsert first load, x all mode's time", []).append(
+                    first.wall_s / anaplan.wall_s
+                )
+                found.setdefault("upsert with nothing changed, x all mode's time", []).append(
+                    again.wall_s / anaplan.wall_s
+                )
+        csv_runs = [run for run in runs if run.records == count and "target-csv" in run.target]
+        anaplan_walls = sorted(
+            r.wall_s for r in runs if (r.records, r.target) == (count, "target-anaplan")
+        )
+        if csv_runs:
+            found["end to end, x meltanolabs-target-csv's records/s"] = [
+                csv_runs[0].wall_s / anaplan_walls[len(anaplan_walls) // 2]
+            ]
+        parts = []
+        for what, values in found.items():
+            values.sort()
+            spread = f" ({values[0]:.2f}-{values[-1]:.2f})" if len(values) > 1 else ""
+            parts.append(f"{what} {values[len(values) // 2]:.2f}{spread}")
+        lines.append(
+            f"* {count:,} records, median over {len(rounds)} round(s): " + "; ".join(parts) + "."
+        )
     return "\n".join(lines)
 
 
@@ -439,6 +471,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-csv", action="store_true", help="do not run target-csv")
     parser.add_argument("--tracking", action="store_true",
                         help="also run upsert, first load and unchanged")  # fmt: skip
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="runs of each program per count (target-csv: one)")  # fmt: skip
     parser.add_argument("--output", type=Path, help="also write the markdown report here")
     args = parser.parse_args(argv)
     counts = args.records or [100_000]
@@ -448,16 +482,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for count in counts:
             source = input_file(count)
-            print(f"ceiling, {count:,} records ...", file=sys.stderr)
-            runs.append(run_ceiling(source, count))
-            print(f"target-anaplan, {count:,} records ...", file=sys.stderr)
-            runs.append(run_anaplan(sim, source, count))
-            if args.tracking:
-                print(
-                    f"target-anaplan with change tracking, {count:,} records ...", file=sys.stderr
-                )
-                runs += run_tracking(sim, source, count)
-            sim.call("POST", "/__sim__/reset")  # frees the loaded rows before the next run
+            for number in range(args.rounds):
+                print(f"round {number + 1}, {count:,} records ...", file=sys.stderr)
+                round_runs = [run_ceiling(source, count), run_anaplan(sim, source, count)]
+                if args.tracking:
+                    round_runs += run_tracking(sim, source, count)
+                for run in round_runs:
+                    run.round = number
+                runs += round_runs
+                sim.call("POST", "/__sim__/reset")  # frees the loaded rows before the next run
             if not args.skip_csv:
                 print(f"meltanolabs-target-csv, {count:,} records ...", file=sys.stderr)
                 runs.append(run_csv(source, count))

@@ -74,6 +74,8 @@ class _Batch:
     early: EarlyUpload | None
     sealed: Sealed | None
     clearing: bool
+    # Set once the commit no longer holds the file (its imports done, or it failed).
+    released: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass(frozen=True)
@@ -236,7 +238,9 @@ class StreamLoad:
         self._salts: dict[str, int] = {}
         self._early: EarlyUpload | None = None  # the next commit's upload, begun early
         # A commit left running while the next batch is read (insert and upsert modes).
-        self._running: Future[int] | None = None
+        self._running: Future[int] | None = None  # the newest; it waits for those before
+        self._running_batch: _Batch | None = None
+        self._bookkeeping = threading.Lock()
         self._running_rows = 0
         self._committer: ThreadPoolExecutor | None = None
         self._replaced_characters = 0  # by the spools of commits made
@@ -515,36 +519,57 @@ class StreamLoad:
         """Upload the spooled rows, run the imports, judge them, then forget the rows and
         tell the change store. Returns how many rows the commit holds.
 
-        A commit of this stream still running is waited for first (its failure raised).
-        With ``wait`` False (a full batch of insert or upsert mode), the commit is left
-        running on a worker thread while the next batch is read, and ``then`` is called
-        once it succeeded; its rows count as pending until then. On any failure the rows
-        stay pending, so the stream's state is not emitted.
+        With ``wait`` (the default) every commit of this stream still running is waited for
+        first (its failure raised), and this one is made before returning. With ``wait``
+        False (a full batch of insert or upsert mode), the commit is left running on a
+        worker thread while the next batch is read: it starts once the previous commit has
+        let go of the file (its imports done), and ``then`` is called once it and every
+        commit before it succeeded; its rows count as pending until then. On any failure
+        the rows stay pending, so the stream's state is not emitted.
         """
-        self.finish_running()
+        if wait or self._rules.dry_run_dir is not None:
+            self.finish_running()
+        else:
+            self._wait_for_file()
         with self._lock:
             batch = self._seal()
             self._batches += 1
             self._set_aside = self._records
-            if batch is None:  # every record received is committed, or needed no row
-                self._committed = self._records
-                return 0
+        if batch is None:  # every record received is committed, or needed no row
+            self.finish_running()
+            self._committed = self._set_aside
+            return 0
         if wait or self._rules.dry_run_dir is not None:
-            return self._commit(batch)
-        self._running_rows = batch.rows
+            rows = self._commit(batch)
+            self._committed = max(self._committed, batch.through)
+            return rows
+        with self._lock:
+            self._running_rows += batch.rows
         if self._committer is None:
-            self._committer = ThreadPoolExecutor(1, thread_name_prefix=f"commit-{self.stream}")
-        self._running = self._committer.submit(self._commit_then, batch, then)
+            # Two threads: a commit's last steps (change store, report) go on while the
+            # next one, holding the file, uploads and imports.
+            self._committer = ThreadPoolExecutor(2, thread_name_prefix=f"commit-{self.stream}")
+        previous, self._running_batch = self._running, batch
+        self._running = self._committer.submit(self._commit_then, batch, then, previous)
         return batch.rows
 
     def finish_running(self) -> None:
-        """Wait for the commit left running, if any; raise its failure."""
+        """Wait for the commits left running, if any; raise the first failure."""
         running, self._running = self._running, None
+        self._running_batch = None
         if running is not None:
             running.result()
 
+    def _wait_for_file(self) -> None:
+        """Wait until the commit left running has let go of the file (its imports done); a
+        failure of it is raised."""
+        batch = self._running_batch
+        if batch is not None:
+            batch.released.wait()
+        self._check_running()
+
     def _check_running(self) -> None:
-        """A failure of the commit left running is raised as soon as it is known."""
+        """A failure of a commit left running is raised as soon as it is known."""
         if self._running is not None and self._running.done():
             self.finish_running()
 
@@ -576,9 +601,17 @@ class StreamLoad:
         self._spool, self._early = self._new_spool(), None
         return batch
 
-    def _commit_then(self, batch: _Batch, then: Callable[[], None] | None) -> int:
+    def _commit_then(
+        self, batch: _Batch, then: Callable[[], None] | None, previous: Future[int] | None
+    ) -> int:
+        """A commit left running: the batch's commit, then (in order: the state may only
+        move past it once every commit before it is done) the bookkeeping."""
         rows = self._commit(batch)
-        self._running_rows = 0
+        if previous is not None:
+            previous.result()
+        with self._lock:
+            self._committed = max(self._committed, batch.through)
+            self._running_rows -= batch.rows
         if then is not None:
             then()
         return rows
@@ -592,19 +625,20 @@ class StreamLoad:
         finally:
             if batch.early is not None:
                 batch.early.close()
+            batch.released.set()
         if batch.sealed is not None:
             self._record(batch.sealed, verdict, clearing=batch.clearing)
         batch.spool.close()
-        self._committed = max(self._committed, batch.through)
-        self._warn_changes()
-        self.report.add_commit(
-            rows=batch.rows,
-            raw=stats.raw_bytes,
-            gzip=stats.sent_bytes,
-            seconds=seconds,
-            imports=_import_counts(verdict.outcomes),
-            dumps=[str(path) for path in verdict.dumps],
-        )
+        with self._bookkeeping:  # two commits of the stream may end at once
+            self._warn_changes()
+            self.report.add_commit(
+                rows=batch.rows,
+                raw=stats.raw_bytes,
+                gzip=stats.sent_bytes,
+                seconds=seconds,
+                imports=_import_counts(verdict.outcomes),
+                dumps=[str(path) for path in verdict.dumps],
+            )
         logger.info(
             "Committed stream %s: %d rows, %d bytes (%d sent gzip, %d chunks) to file %s; %s",
             self.stream,
