@@ -71,17 +71,29 @@ KEYS = sa.Table(
     sa.Column("loaded_at", sa.String(32), nullable=False),
     sqlite_with_rowid=False,
 )
-# The statements a run makes per key, written for the driver (one executemany, one IN
-# list) because SQLAlchemy's per-row parameter handling would cost more than the database.
-_UPSERT = (
-    "INSERT INTO target_anaplan_keys (source_id, key, fingerprint, raw, loaded_at) "
-    "VALUES ({source}, {m}, {m}, {m}, '{now}') ON CONFLICT (source_id, key) DO UPDATE SET "
-    "fingerprint = excluded.fingerprint, raw = excluded.raw, loaded_at = excluded.loaded_at"
+# The statements a run makes per key, written for the database: each is one statement for
+# a whole batch, so the database works without Python's lock (a commit records its rows on
+# a worker thread while the next batch is read), and SQLAlchemy's per-row parameter
+# handling, which would cost more than the database, is not in the way. The rows travel as
+# one JSON array (SQLite) or as arrays (PostgreSQL).
+_UPSERT_END = (
+    " ON CONFLICT (source_id, key) DO UPDATE SET fingerprint = excluded.fingerprint, "
+    "raw = excluded.raw, loaded_at = excluded.loaded_at"
 )
-_LOOKUP = (
-    "SELECT key, fingerprint, raw FROM target_anaplan_keys "
-    "WHERE source_id = {m} AND key IN ({marks})"
-)
+_UPSERT = {
+    "sqlite": "INSERT INTO target_anaplan_keys (source_id, key, fingerprint, raw, loaded_at) "
+    "SELECT ?, json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
+    "json_extract(value, '$[2]'), ? FROM json_each(?) WHERE true" + _UPSERT_END,
+    "postgresql": "INSERT INTO target_anaplan_keys (source_id, key, fingerprint, raw, loaded_at) "
+    "SELECT %s, k, f, r, %s FROM unnest(%s::text[], %s::bigint[], %s::bigint[]) AS t(k, f, r)"
+    + _UPSERT_END,
+}
+_LOOKUP = {
+    "sqlite": "SELECT json_group_array(json_array(key, fingerprint, raw)) "
+    "FROM target_anaplan_keys WHERE source_id = ? AND key IN (SELECT value FROM json_each(?))",
+    "postgresql": "SELECT key, fingerprint, raw FROM target_anaplan_keys "
+    "WHERE source_id = %s AND key = ANY(%s)",
+}
 
 
 class ChangeStoreError(TargetAnaplanError):
@@ -111,6 +123,9 @@ def raw_fingerprints(salt: int, records: Iterable[msgspec.Raw]) -> list[int]:
     record into a row), of its JSON text as the tap sent it."""
     hash64 = xxhash.xxh3_64_intdigest
     return [hash64(record, salt) >> 1 for record in records]
+
+
+_JSON = msgspec.json.Encoder()
 
 
 def salt(*parts: Any) -> int:
@@ -214,6 +229,12 @@ class ChangeStore:
                 Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
             engine = self._engine = sa.create_engine(url)
             self.is_postgresql = engine.dialect.name == "postgresql"
+            if engine.dialect.name not in _UPSERT:
+                raise ChangeStoreError(
+                    f"The change store {self._shown} is a {engine.dialect.name} database; "
+                    "change tracking keeps its store in SQLite (sqlite:///path) or PostgreSQL "
+                    "(postgresql+psycopg://...). Check the setting `change_store`."
+                )
             if engine.dialect.name == "sqlite":
                 sa.event.listen(engine, "connect", _sqlite_pragmas)
             _METADATA.create_all(engine)
@@ -278,8 +299,9 @@ class ChangeStore:
         error: type[Exception] = self._store_engine.dialect.loaded_dbapi.Error
         return error
 
-    def _mark(self) -> str:
-        return "?" if self._store_engine.dialect.paramstyle == "qmark" else "%s"
+    @property
+    def _dialect(self) -> str:
+        return str(self._store_engine.dialect.name)
 
     def lookup(self, source: str, keys: Sequence[str]) -> dict[str, tuple[int, int | None]]:
         """Key -> (row fingerprint, raw fingerprint) for those of ``keys`` the data source
@@ -287,20 +309,23 @@ class ChangeStore:
         number = self._source_id(source)
         if number is None or not keys:
             return {}
-        mark = self._mark()
-        query = _LOOKUP.format(m=mark, marks=",".join([mark] * len(keys)))
+        sqlite = self._dialect == "sqlite"
         try:
             with self._store_engine.connect() as connection:
                 # The driver's own cursor: SQLAlchemy's result rows cost more than the query.
                 cursor = connection.connection.cursor()
                 try:
-                    cursor.execute(query, (number, *keys))
+                    cursor.execute(
+                        _LOOKUP[self._dialect],
+                        (number, _JSON.encode(keys).decode() if sqlite else list(keys)),
+                    )
                     rows = cursor.fetchall()
                 finally:
                     cursor.close()
         except (sa.exc.SQLAlchemyError, self._driver_error) as error:
             raise self._failure("cannot be read", error) from None
-        return {key: (fp, raw) for key, fp, raw in rows}
+        found = msgspec.json.decode(rows[0][0]) if sqlite else rows
+        return {key: (fp, raw) for key, fp, raw in found}
 
     def count(self, source: str) -> int:
         """How many keys the data source holds."""
@@ -347,14 +372,17 @@ class ChangeStore:
         the keys removed."""
         number = self._source_id(source, create=True)
         now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        # The source's number and the time are the same for every row: written in the
-        # statement (an int and our own timestamp), the rows are passed on as they are.
-        upsert = _UPSERT.format(m=self._mark(), source=int(number or 0), now=now)
+        upsert = _UPSERT[self._dialect]
         try:
             with self._writable().begin() as connection:
                 for batch in loaded:
-                    if batch:
-                        connection.exec_driver_sql(upsert, batch)
+                    if not batch:
+                        continue
+                    if self._dialect == "sqlite":
+                        rows: tuple[Any, ...] = (_JSON.encode(batch).decode(),)
+                    else:
+                        rows = tuple(map(list, zip(*batch, strict=True)))
+                    connection.exec_driver_sql(upsert, (number, now, *rows))
                 for keys in removed:
                     if keys:
                         connection.execute(
