@@ -388,3 +388,22 @@ def run_checked(meltano: Meltano, *args: str) -> subprocess.CompletedProcess[str
             f"--- stdout ---\n{result.stdout[-5000:]}\n--- stderr ---\n{result.stderr[-15000:]}"
         )
     return result
+
+
+# Headless Chromium that needs nothing from the network (its background services are off).
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                  "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync")  # fmt: skip
+
+
+def headless_chromium(browser: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run headless Chromium once with a fresh profile (``--dump-dom URL`` prints the page,
+    ``--screenshot=FILE URL`` saves it)."""
+    with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
+        return subprocess.run(
+            [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
