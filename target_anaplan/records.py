@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 
 from singer_sdk.contrib.msgspec import decoder
 from singer_sdk.exceptions import RecordsWithoutSchemaException
-from singer_sdk.helpers._batch import BaseBatchFileEncoding, BatchFileFormat, StorageTarget
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 
@@ -41,6 +40,7 @@ from target_anaplan.sinks import AnaplanSink
 from target_anaplan.validation import dialect_of
 
 if TYPE_CHECKING:
+    from singer_sdk.helpers._batch import BaseBatchFileEncoding
     from singer_sdk.sinks import Sink
     from singer_sdk.target_base import Target
 
@@ -281,6 +281,9 @@ class RecordPath:
     def take_batch(self, message: dict[str, Any]) -> None:
         """A BATCH message: each record of its files is loaded as a RECORD message would be."""
         stream = message.get("stream")
+        # Only now: the SDK's batch helpers bring fsspec, a tenth of the start-up otherwise.
+        from singer_sdk.helpers._batch import BaseBatchFileEncoding, BatchFileFormat  # noqa: PLC0415
+
         encoding = BaseBatchFileEncoding.from_dict(message.get("encoding") or {})
         if encoding.format != BatchFileFormat.JSONL:
             raise InputError(
@@ -341,6 +344,8 @@ def _typed_record(sink: AnaplanSink) -> TypedRecord | None:
 
 def _batch_records(encoding: BaseBatchFileEncoding, files: Any) -> Iterator[dict[str, Any]]:
     """The records of a BATCH message's JSONL files (the SDK's file storage), in order."""
+    from singer_sdk.helpers._batch import StorageTarget  # noqa: PLC0415 (as in take_batch)
+
     for path in files:
         head, tail = StorageTarget.split_url(path)
         with contextlib.ExitStack() as opened:

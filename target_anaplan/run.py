@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from singer_sdk.sinks import Sink
 
@@ -29,13 +29,7 @@ from target_anaplan.anaplan.models import DataSourceTarget
 from target_anaplan.anaplan.regions import resolve_hosts
 from target_anaplan.anaplan.retry import RetryPolicy
 from target_anaplan.anaplan.tasks import cancel_running_tasks
-from target_anaplan.changes import (
-    ChangeStore,
-    Scratch,
-    StreamTracking,
-    default_store_url,
-    source_id,
-)
+from target_anaplan.changes import Scratch, StreamTracking, source_id
 from target_anaplan.deletes import Deleter, FlagThenDeleteAction, ListApiDeleter
 from target_anaplan.errors import ConfigError, DeleteGuardError, one_line
 from target_anaplan.file_lock import DEFAULT_LOCK_DIR
@@ -47,6 +41,9 @@ from target_anaplan.settings import Settings, StreamSettings
 from target_anaplan.sinks import AnaplanSink, NullSink, StreamWiring
 from target_anaplan.state_gate import StateGate
 from target_anaplan.validation import Validators
+
+if TYPE_CHECKING:
+    from target_anaplan.change_store import ChangeStore
 
 logger = logging.getLogger(__name__)
 # The stream `meltano config test` sends: a connection check, not data to load.
@@ -257,7 +254,7 @@ class Run:
         if self._scratch is None:
             self._scratch = Scratch(self._spool_directory() / "changes.sqlite")
         return StreamTracking(
-            self._stores.get(self.settings.change_store or default_store_url(rules.model.model_id)),
+            self._stores.get(self.settings.change_store or _default_store(rules.model.model_id)),
             self._scratch,
             self._spool_directory(),
             stream=stream,
@@ -460,6 +457,8 @@ class _Stores:
         self._stores: dict[str, ChangeStore] = {}
 
     def get(self, url: str) -> ChangeStore:
+        from target_anaplan.change_store import ChangeStore  # noqa: PLC0415 (SQLAlchemy: only runs that track changes load it)
+
         store = self._stores.get(url)
         if store is None:
             store = self._stores[url] = ChangeStore(url, read_only=self._read_only)
@@ -567,6 +566,12 @@ class _Models:
                 for name, parent in model.catalog.list_parents(names).items():
                     parents[(model.rules.model.model_id, name)] = parent
         return parents
+
+
+def _default_store(model_id: str) -> str:
+    from target_anaplan.change_store import default_store_url  # noqa: PLC0415 (as in _Stores.get)
+
+    return default_store_url(model_id)
 
 
 def _unmapped_message(stream: str) -> str:

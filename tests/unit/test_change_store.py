@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from target_anaplan.changes import ChangeStore, ChangeStoreError
+from target_anaplan.change_store import ChangeStore
+from target_anaplan.changes import ChangeStoreError
 
 
 def test_a_missing_store_reads_as_empty_and_is_not_created(tmp_path):
