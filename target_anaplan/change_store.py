@@ -33,6 +33,7 @@ SOURCES = sa.Table(
     _METADATA,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("source", sa.String(200), nullable=False, unique=True),
+    sa.Column("loaded_at", sa.String(32), nullable=True),  # the last commit it recorded
 )
 KEYS = sa.Table(
     "target_anaplan_keys",
@@ -41,7 +42,6 @@ KEYS = sa.Table(
     sa.Column("key", sa.Text, primary_key=True),
     sa.Column("fingerprint", sa.BigInteger, nullable=False),
     sa.Column("raw", sa.BigInteger, nullable=True),
-    sa.Column("loaded_at", sa.String(32), nullable=False),
     sqlite_with_rowid=False,
 )
 # The statements a run makes per key, written for the database: each is one statement for
@@ -51,14 +51,14 @@ KEYS = sa.Table(
 # one JSON array (SQLite) or as arrays (PostgreSQL).
 _UPSERT_END = (
     " ON CONFLICT (source_id, key) DO UPDATE SET fingerprint = excluded.fingerprint, "
-    "raw = excluded.raw, loaded_at = excluded.loaded_at"
+    "raw = excluded.raw"
 )
 _UPSERT = {
-    "sqlite": "INSERT INTO target_anaplan_keys (source_id, key, fingerprint, raw, loaded_at) "
+    "sqlite": "INSERT INTO target_anaplan_keys (source_id, key, fingerprint, raw) "
     "SELECT ?, json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
-    "json_extract(value, '$[2]'), ? FROM json_each(?) WHERE true" + _UPSERT_END,
-    "postgresql": "INSERT INTO target_anaplan_keys (source_id, key, fingerprint, raw, loaded_at) "
-    "SELECT %s, k, f, r, %s FROM unnest(%s::text[], %s::bigint[], %s::bigint[]) AS t(k, f, r)"
+    "json_extract(value, '$[2]') FROM json_each(?) WHERE true" + _UPSERT_END,
+    "postgresql": "INSERT INTO target_anaplan_keys (source_id, key, fingerprint, raw) "
+    "SELECT %s, k, f, r FROM unnest(%s::text[], %s::bigint[], %s::bigint[]) AS t(k, f, r)"
     + _UPSERT_END,
 }
 _LOOKUP = {
@@ -323,12 +323,15 @@ class ChangeStore:
                         rows: tuple[Any, ...] = (_JSON.encode(batch).decode(),)
                     else:
                         rows = tuple(map(list, zip(*batch, strict=True)))
-                    connection.exec_driver_sql(upsert, (number, now, *rows))
+                    connection.exec_driver_sql(upsert, (number, *rows))
                 for keys in removed:
                     if keys:
                         connection.execute(
                             KEYS.delete().where(KEYS.c.source_id == number, KEYS.c.key.in_(keys))
                         )
+                connection.execute(
+                    SOURCES.update().where(SOURCES.c.id == number).values(loaded_at=now)
+                )
         except sa.exc.SQLAlchemyError as error:
             raise self._failure("cannot be written", error) from None
 

@@ -186,20 +186,23 @@ class TypedRecord:
     def keys_of(self, raws: Sequence[msgspec.Raw], names: Sequence[str]) -> list[list[Any]] | None:
         """The key fields ``names`` of records still in JSON text, a column each, as the other
         path would have them (dates parsed); None if one does not decode, does not parse,
-        or the record is a delete."""
+        or the record is a delete. One decoder call for the batch, reading only the keys."""
         decoder = self._key_decoder(tuple(names))
         try:
-            keys = [decoder.decode(raw) for raw in raws]
+            keys = decoder.decode(b"[" + b",".join(raws) + b"]")
         except msgspec.DecodeError:
             return None
-        if any(key[-1] is not None for key in keys):
+        deleted = self.fields[DELETED_AT].attr
+        if any(map(operator.attrgetter(deleted), keys)):
             return None  # a delete: the other path handles it
-        columns = [list(column) for column in zip(*keys, strict=True)][:-1] if keys else []
+        columns = []
         try:
-            for index, name in enumerate(names):
-                parse = self.fields[name].parse
-                if parse is not None:
-                    columns[index] = [v if v is None else parse(v) for v in columns[index]]
+            for name in names:
+                field = self.fields[name]
+                values = list(map(operator.attrgetter(field.attr), keys))
+                if field.parse is not None:
+                    values = [value if value is None else field.parse(value) for value in values]
+                columns.append(values)
         except (ValueError, TypeError):
             return None
         return columns
@@ -214,12 +217,11 @@ class TypedRecord:
 
     @cached_property
     def _batch_decoder(self) -> msgspec.json.Decoder[list[Any]]:
-        records: Any = cast(Any, list)[self.type]  # a list of this (runtime) type
-        return msgspec.json.Decoder(records, float_hook=Decimal)
+        return _list_decoder(self.type)
 
-    def _key_decoder(self, names: tuple[str, ...]) -> _KeyDecoder:
-        """Decodes a record's key fields (as this type would) and its delete mark, ignoring
-        the rest, into an array-like struct."""
+    def _key_decoder(self, names: tuple[str, ...]) -> msgspec.json.Decoder[list[Any]]:
+        """Decodes records' key fields (as this type would) and delete marks, ignoring the
+        rest."""
         found = self._key_decoders.get(names)
         if found is None:
             fields = [self.fields[name] for name in (*names, DELETED_AT)]
@@ -231,28 +233,19 @@ class TypedRecord:
                 ],
                 rename={f.attr: f.name for f in fields},
                 kw_only=True,
-                array_like=False,
             )
-            getter = operator.attrgetter(*(f.attr for f in fields))
-            found = self._key_decoders[names] = _KeyDecoder(
-                msgspec.json.Decoder(struct, float_hook=Decimal), getter
-            )
+            found = self._key_decoders[names] = _list_decoder(struct)
         return found
 
     @cached_property
-    def _key_decoders(self) -> dict[tuple[str, ...], _KeyDecoder]:
+    def _key_decoders(self) -> dict[tuple[str, ...], msgspec.json.Decoder[list[Any]]]:
         return {}
 
 
-@dataclass(frozen=True)
-class _KeyDecoder:
-    """Decodes a record's key fields and delete mark into a tuple (the mark last)."""
-
-    decoder: msgspec.json.Decoder[Any]
-    values: Callable[[Any], tuple[Any, ...]]
-
-    def decode(self, raw: msgspec.Raw) -> tuple[Any, ...]:
-        return self.values(self.decoder.decode(raw))
+def _list_decoder(struct: type) -> msgspec.json.Decoder[list[Any]]:
+    """A decoder of a JSON array of ``struct`` (numbers as the SDK reads them)."""
+    records: Any = cast(Any, list)[struct]  # a list of a type made at run time
+    return msgspec.json.Decoder(records, float_hook=Decimal)
 
 
 def _checked(field: TypedField, values: list[Any]) -> list[Any] | None:
