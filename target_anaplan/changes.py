@@ -245,6 +245,7 @@ class StreamTracking:
     _pending: dict[str, int] = field(default_factory=dict)
     _running: list[dict[str, int]] = field(default_factory=list)
     held: HeldRows = field(init=False)
+    recorded: int = 0  # commits recorded in the store so far (a look-up before is stale)
 
     def __post_init__(self) -> None:
         self.known_at_start = self.store.count(self.source)
@@ -263,13 +264,17 @@ class StreamTracking:
                 found = running.get(key, found)
         return found
 
+    def look_up(self, keys: Sequence[str]) -> dict[str, tuple[int, int | None]]:
+        """What the store holds of ``keys`` (one query; safe on another thread)."""
+        return self.store.lookup(self.source, list(dict.fromkeys(keys)))
+
     def prefilter(
-        self, keys: Sequence[str], raws: Sequence[int]
-    ) -> tuple[list[int], dict[str, tuple[int, int | None]]]:
-        """Which records of a batch need formatting (their indices), and what the store holds
-        of their keys; the others are unchanged since their raw fingerprint is the stored
-        one (counted, and seen for deletes). Insert and upsert modes only."""
-        known = self.store.lookup(self.source, list(dict.fromkeys(keys)))
+        self, keys: Sequence[str], raws: Sequence[int], known: dict[str, tuple[int, int | None]]
+    ) -> list[int]:
+        """Which records of a batch need formatting (their indices), given what the store
+        holds of their keys (``look_up``); the others are unchanged since their raw
+        fingerprint is the stored one (counted, and seen for deletes). Insert and upsert
+        modes only."""
         held = self._pending or self._running
         kept: list[int] = []
         unchanged: list[str] = []
@@ -282,7 +287,7 @@ class StreamTracking:
         self.counts.unchanged += len(unchanged)
         if unchanged and self.deletes != "ignore":
             self.scratch.see(self.stream, unchanged)
-        return kept, known
+        return kept
 
     def choose(
         self,
@@ -299,7 +304,7 @@ class StreamTracking:
         if self.deletes != "ignore":
             self.scratch.see(self.stream, keys)
         if known is None:
-            known = self.store.lookup(self.source, list(dict.fromkeys(keys)))
+            known = self.look_up(keys)
         filters = self.filters
         pending = self._pending
         running = self._running[-1] if len(self._running) == 1 else None
@@ -391,6 +396,7 @@ class StreamTracking:
                 f"recorded: {error} The next run sends these rows again (imports update "
                 "rows, so that is safe)."
             ) from None
+        self.recorded += 1
         self.forget_commit(sealed)
         if with_gone:
             self.counts.deleted += self.gone_pending

@@ -79,13 +79,24 @@ class _Batch:
 
 
 @dataclass(frozen=True)
+class LookAhead:
+    """A batch of records still in JSON text, read ahead for change tracking: their raw
+    fingerprints, keys (None: not told this way) and the store's look-up of the keys."""
+
+    raw_prints: list[int]
+    keys: list[str] | None
+    known: Future[dict[str, tuple[int, int | None]]] | None
+    recorded: int  # commits the store had recorded for the stream when it was looked up
+
+
+@dataclass(frozen=True)
 class Prefiltered:
     """What change tracking found of a typed batch before formatting it: the records to
     format (their indices), their raw fingerprints, and what the store holds of them."""
 
     kept: list[int]
     raws: list[int]
-    known: dict[str, tuple[int, int | None]] | None  # None: not looked up yet
+    known: dict[str, tuple[int, int | None]]
 
 
 @dataclass(frozen=True)
@@ -243,6 +254,7 @@ class StreamLoad:
         self._bookkeeping = threading.Lock()
         self._running_rows = 0
         self._committer: ThreadPoolExecutor | None = None
+        self._looker: ThreadPoolExecutor | None = None  # change tracking's look-ups
         self._replaced_characters = 0  # by the spools of commits made
         self._committed = 0  # records received and committed (the first this many)
         self._batches = 0  # batches set aside for a commit
@@ -378,22 +390,36 @@ class StreamLoad:
             self._records += count
             self._records_since_version += count
 
-    def prefilter(self, typed: TypedRecord, raws: Sequence[msgspec.Raw]) -> Prefiltered | None:
-        """Insert and upsert modes: which records, still in JSON text, to decode and format,
-        the others being known unchanged by their raw fingerprint (counted as such); None
-        when their keys cannot be told this way (the record path decides then)."""
+    def look_ahead(self, typed: TypedRecord, raws: Sequence[msgspec.Raw]) -> LookAhead:
+        """Insert and upsert modes, for records still in JSON text: their raw fingerprints
+        and keys now, and the store's look-up of the keys started on a worker thread (the
+        database works without Python's lock while the batch before is formatted)."""
         tracking = self.tracking
         assert tracking is not None and tracking.filters  # raw records only with those
         raw_prints = raw_fingerprints(self._salt(typed), raws)
-        if not tracking.known_at_start:
-            # The store knew nothing of the data source: no record can be skipped this way,
-            # so none is decoded twice (keys first); the rows' keys are looked up later.
-            return Prefiltered(list(range(len(raws))), raw_prints, None)
         key_columns = typed.keys_of(raws, self._key)
         if key_columns is None:
+            return LookAhead(raw_prints, None, None, tracking.recorded)
+        keys = self._key_texts(key_columns)
+        if self._looker is None:
+            self._looker = ThreadPoolExecutor(1, thread_name_prefix=f"look-up-{self.stream}")
+        known = self._looker.submit(tracking.look_up, keys)
+        return LookAhead(raw_prints, keys, known, tracking.recorded)
+
+    def prefilter(self, ahead: LookAhead, start: int, end: int) -> Prefiltered | None:
+        """Which of records ``start`` to ``end`` of a looked-ahead batch to decode and format,
+        the others being known unchanged by their raw fingerprint (counted as such); None
+        when their keys cannot be told this way (the record path decides then)."""
+        tracking = self.tracking
+        assert tracking is not None
+        if ahead.keys is None or ahead.known is None:
             return None
-        kept, known = tracking.prefilter(self._key_texts(key_columns), raw_prints)
-        return Prefiltered(kept, [raw_prints[index] for index in kept], known)
+        keys, raws = ahead.keys[start:end], ahead.raw_prints[start:end]
+        known = ahead.known.result()
+        if ahead.recorded != tracking.recorded:  # a commit was recorded since: look again
+            known = tracking.look_up(keys)
+        kept = tracking.prefilter(keys, raws, known)
+        return Prefiltered(kept, [raws[index] for index in kept], known)
 
     def _salt(self, typed: TypedRecord) -> int:
         found = self._salts.get(typed.digest)
@@ -760,8 +786,9 @@ class StreamLoad:
     def close(self) -> None:
         """Stop an early upload, delete the spool file (and the rows held for change
         tracking). A commit left running is not waited for (the run ends)."""
-        if self._committer is not None:
-            self._committer.shutdown(wait=False, cancel_futures=True)
+        for pool in (self._committer, self._looker):
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
         if self._early is not None:
             self._early.close()
         self._spool.close()

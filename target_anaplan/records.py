@@ -35,7 +35,7 @@ from singer_sdk.singerlib.exceptions import InvalidInputLine
 
 from target_anaplan.decoding import TypedRecord, message_decoder, typed_record
 from target_anaplan.errors import InputError
-from target_anaplan.loading import FORMAT_BATCH
+from target_anaplan.loading import FORMAT_BATCH, LookAhead
 from target_anaplan.sinks import AnaplanSink
 from target_anaplan.validation import dialect_of
 
@@ -109,6 +109,19 @@ class TypedStream:
     # The first one's line number: they are consecutive lines of the input, since any
     # other line loads the records held before it is handled.
     first_line: int = 0
+    # A batch of records left as JSON text, read ahead: loaded when the next batch is (its
+    # keys are looked up meanwhile) or before any other message.
+    staged: Staged | None = None
+
+
+@dataclass
+class Staged:
+    """Records read ahead, with what change tracking looked up of them."""
+
+    records: list[Any]
+    lines: list[bytes | str]
+    first_line: int
+    ahead: LookAhead
 
 
 class RecordPath:
@@ -173,24 +186,54 @@ class RecordPath:
     def flush(self) -> None:
         """Load every typed record read so far (all of one stream: see ``take_typed``)."""
         typed = self._current
-        if typed is not None and typed.records:
-            self._flush(typed)
+        if typed is not None:
+            if typed.records:
+                self._flush(typed)
+            self._load_staged(typed)
 
     def _flush(self, typed: TypedStream) -> None:
-        records, lines = typed.records, typed.lines
-        numbers = range(typed.first_line, typed.first_line + len(records))
+        """Load the records held (records left as text: read ahead, and load the batch read
+        ahead before)."""
+        records, lines, first = typed.records, typed.lines, typed.first_line
         typed.records, typed.lines = [], []
+        if typed.raw:
+            ahead = typed.sink.load.look_ahead(typed.record, records)
+            self._load_staged(typed)
+            typed.staged = Staged(records, lines, first, ahead)
+            return
+        self._load_batch(typed, records, lines, first, None)
+
+    def _load_staged(self, typed: TypedStream) -> None:
+        staged, typed.staged = typed.staged, None
+        if staged is not None:
+            self._load_batch(typed, staged.records, staged.lines, staged.first_line, staged.ahead)
+
+    def _load_batch(
+        self,
+        typed: TypedStream,
+        records: list[Any],
+        lines: list[Any],
+        first: int,
+        ahead: LookAhead | None,
+    ) -> None:
+        numbers = range(first, first + len(records))
         sink = typed.sink
         start = 0
         while start < len(records):
             # Cut where the sink is full, so drains fall on the same record as one by one.
             end = min(len(records), start + max(sink.max_size - sink.current_size, 1))
-            self._load(typed, records[start:end], lines[start:end], numbers[start:end])
+            part = (ahead, start, end) if ahead is not None else None
+            self._load(typed, records[start:end], lines[start:end], numbers[start:end], part)
             start = end
         self._target._handle_max_record_age()
 
     def _load(
-        self, typed: TypedStream, records: list[Any], lines: list[Any], numbers: Sequence[int]
+        self,
+        typed: TypedStream,
+        records: list[Any],
+        lines: list[Any],
+        numbers: Sequence[int],
+        ahead: tuple[LookAhead, int, int] | None = None,
     ) -> None:
         """One slice of typed records to the stream's load, with the SDK's bookkeeping; or,
         when a value needs it, line by line the other way. With change tracking, records
@@ -199,8 +242,8 @@ class RecordPath:
         load = sink.load
         count = len(records)
         prefiltered = None
-        if typed.raw:
-            prefiltered = load.prefilter(typed.record, records)
+        if ahead is not None:
+            prefiltered = load.prefilter(*ahead)
             if prefiltered is None:
                 self._replay(lines, numbers)
                 return

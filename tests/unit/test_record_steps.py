@@ -58,7 +58,7 @@ def test_the_plain_path_makes_the_kept_steps_in_the_sdks_order():
 
 def test_the_typed_path_makes_the_kept_bookkeeping_steps_for_a_batch():
     made = calls_in_order(records.RecordPath._load) + calls_in_order(records.RecordPath._count)
-    made += calls_in_order(records.RecordPath._flush)
+    made += calls_in_order(records.RecordPath._load_batch)
     for step in ("_get_context", "tally_record_read", "increment", "drain_one", "info"):
         assert step in made, step
     assert "_handle_max_record_age" in made
