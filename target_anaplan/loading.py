@@ -87,7 +87,6 @@ class LookAhead:
     keys: list[str] | None
     known: Future[dict[str, tuple[int, int | None]]] | None
     recorded: int  # commits the store had recorded for the stream when it was looked up
-    skips: bool = True  # False: the store knew nothing of the source, so none is skipped
 
 
 @dataclass(frozen=True)
@@ -97,8 +96,7 @@ class Prefiltered:
 
     kept: list[int]
     raws: list[int]
-    known: dict[str, tuple[int, int | None]] | None  # None: not looked up yet
-    recorded: int = 0  # commits recorded for the stream when ``known`` was looked up
+    known: dict[str, tuple[int, int | None]]
 
 
 @dataclass(frozen=True)
@@ -399,23 +397,14 @@ class StreamLoad:
         tracking = self.tracking
         assert tracking is not None and tracking.filters  # raw records only with those
         raw_prints = raw_fingerprints(self._salt(typed), raws)
-        if not tracking.known_at_start:
-            # The store knew nothing of the data source: no record can be skipped this way,
-            # so none is decoded twice (keys first); the rows' keys are looked up later.
-            return LookAhead(raw_prints, None, None, tracking.recorded, skips=False)
         key_columns = typed.keys_of(raws, self._key)
         if key_columns is None:
             return LookAhead(raw_prints, None, None, tracking.recorded)
         keys = self._key_texts(key_columns)
-        known = self._look_up_pool().submit(tracking.look_up, keys)
-        return LookAhead(raw_prints, keys, known, tracking.recorded)
-
-    def _look_up_pool(self) -> ThreadPoolExecutor:
-        """The thread change tracking's look-ups run on (the database works without
-        Python's lock meanwhile)."""
         if self._looker is None:
             self._looker = ThreadPoolExecutor(1, thread_name_prefix=f"look-up-{self.stream}")
-        return self._looker
+        known = self._looker.submit(tracking.look_up, keys)
+        return LookAhead(raw_prints, keys, known, tracking.recorded)
 
     def prefilter(self, ahead: LookAhead, start: int, end: int) -> Prefiltered | None:
         """Which of records ``start`` to ``end`` of a looked-ahead batch to decode and format,
@@ -423,19 +412,14 @@ class StreamLoad:
         when their keys cannot be told this way (the record path decides then)."""
         tracking = self.tracking
         assert tracking is not None
-        if not ahead.skips:
-            count = end - start
-            return Prefiltered(list(range(count)), ahead.raw_prints[start:end], None)
         if ahead.keys is None or ahead.known is None:
             return None
         keys, raws = ahead.keys[start:end], ahead.raw_prints[start:end]
         known = ahead.known.result()
-        recorded = ahead.recorded
-        if recorded != tracking.recorded:  # a commit was recorded since: look again
-            recorded = tracking.recorded
+        if ahead.recorded != tracking.recorded:  # a commit was recorded since: look again
             known = tracking.look_up(keys)
         kept = tracking.prefilter(keys, raws, known)
-        return Prefiltered(kept, [raws[index] for index in kept], known, recorded)
+        return Prefiltered(kept, [raws[index] for index in kept], known)
 
     def _salt(self, typed: TypedRecord) -> int:
         found = self._salts.get(typed.digest)
@@ -497,18 +481,6 @@ class StreamLoad:
         self._check_running()
         if self._progress is not None:
             self._progress.reading(self.stream, self._records)
-        tracking = self.tracking
-        keys: list[str] = []
-        looking: Future[dict[str, tuple[int, int | None]]] | None = None
-        if tracking is not None:
-            fields = self.fields
-            keys = self._key_texts([columns[fields.index(name)] for name in self._key])
-            recorded = tracking.recorded
-            if prefiltered is None or prefiltered.known is None:
-                # Looked up on a worker thread while the rows are formatted.
-                looking = self._look_up_pool().submit(tracking.look_up, keys)
-            else:
-                recorded = prefiltered.recorded
         width = len(self._formatter.fields)
         rows = self._formatter.format_columns(columns[:width])
         numbers: Sequence[int] = (
@@ -516,20 +488,14 @@ class StreamLoad:
             if prefiltered is None
             else [first + index for index in prefiltered.kept]
         )
-        if tracking is not None:
-            if looking is not None:
-                known = looking.result()
-            else:
-                assert prefiltered is not None and prefiltered.known is not None
-                known = prefiltered.known
-            if recorded != tracking.recorded:  # a commit was recorded since: look again
-                known = tracking.look_up(keys)
-            chosen = tracking.choose(
-                keys,
+        if self.tracking is not None:
+            fields = self.fields
+            chosen = self.tracking.choose(
+                self._key_texts([columns[fields.index(name)] for name in self._key]),
                 rows,
                 first_line=self._spool.rows,
                 raws=prefiltered.raws if prefiltered is not None else None,
-                known=known,
+                known=prefiltered.known if prefiltered is not None else None,
             )
             numbers = [numbers[index] for index in chosen]
             rows = [rows[index] for index in chosen]
