@@ -87,6 +87,7 @@ class LookAhead:
     keys: list[str] | None
     known: Future[dict[str, tuple[int, int | None]]] | None
     recorded: int  # commits the store had recorded for the stream when it was looked up
+    skips: bool = True  # False: the store knew nothing of the source, so none is skipped
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ class Prefiltered:
 
     kept: list[int]
     raws: list[int]
-    known: dict[str, tuple[int, int | None]]
+    known: dict[str, tuple[int, int | None]] | None  # None: not looked up yet
 
 
 @dataclass(frozen=True)
@@ -397,6 +398,10 @@ class StreamLoad:
         tracking = self.tracking
         assert tracking is not None and tracking.filters  # raw records only with those
         raw_prints = raw_fingerprints(self._salt(typed), raws)
+        if not tracking.known_at_start:
+            # The store knew nothing of the data source: no record can be skipped this way,
+            # so none is decoded twice (keys first); the rows' keys are looked up later.
+            return LookAhead(raw_prints, None, None, tracking.recorded, skips=False)
         key_columns = typed.keys_of(raws, self._key)
         if key_columns is None:
             return LookAhead(raw_prints, None, None, tracking.recorded)
@@ -412,6 +417,9 @@ class StreamLoad:
         when their keys cannot be told this way (the record path decides then)."""
         tracking = self.tracking
         assert tracking is not None
+        if not ahead.skips:
+            count = end - start
+            return Prefiltered(list(range(count)), ahead.raw_prints[start:end], None)
         if ahead.keys is None or ahead.known is None:
             return None
         keys, raws = ahead.keys[start:end], ahead.raw_prints[start:end]
