@@ -305,6 +305,8 @@ class StreamTracking:
             self.scratch.see(self.stream, keys)
         if known is None:
             known = self.look_up(keys)
+        if not known and self._all_new(keys):
+            return self._choose_new(keys, rows, first_line, raws)
         filters = self.filters
         pending = self._pending
         running = self._running[-1] if len(self._running) == 1 else None
@@ -348,6 +350,33 @@ class StreamTracking:
             chosen.append(index)
         self.held.add(loaded, lines)
         return chosen
+
+    def _all_new(self, keys: Sequence[str]) -> bool:
+        """Whether no key of a batch the store does not hold was met before in this run (nor
+        twice in the batch): then every row is new, as a first load's are."""
+        distinct = set(keys)
+        return len(distinct) == len(keys) and all(
+            held.keys().isdisjoint(distinct) for held in (self._pending, *self._running)
+        )
+
+    def _choose_new(
+        self,
+        keys: Sequence[str],
+        rows: Sequence[str],
+        first_line: int,
+        raws: Sequence[int | None] | None,
+    ) -> list[int]:
+        """``choose`` for a batch of new rows only: every one is sent."""
+        prints = fingerprints(rows)
+        self.counts.new += len(keys)
+        if self.filters:
+            self._pending.update(zip(keys, prints, strict=True))
+        raws = [None] * len(keys) if raws is None else raws
+        self.held.add(
+            list(zip(keys, prints, raws, strict=True)),
+            list(range(first_line, first_line + len(keys))),
+        )
+        return list(range(len(keys)))
 
     def seal(self) -> Sealed:
         """Set aside what the batch being committed would teach the store; the next batch
