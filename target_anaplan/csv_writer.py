@@ -60,7 +60,7 @@ NAIVE_DATETIMES_AS_UTC = "date-times without offset written as UTC"
 
 _LINE_END = "\n"
 _NONE = type(None)
-_TZINFO = operator.attrgetter("tzinfo")
+_UTCOFFSET = operator.methodcaller("utcoffset")
 _MICROSECOND = operator.attrgetter("microsecond")
 _DIGITS = frozenset("0123456789")
 # Joins a row's texts to judge how to write it: NUL never occurs in a text (it is removed
@@ -348,7 +348,7 @@ class RowFormatter:
             else None
         )
         self._converters, self._fallback = self._make_converters()
-        # A date-time's offset as isoformat writes it, per tzinfo met (see ``_iso_texts``).
+        # A date-time's offset as isoformat writes it, per offset met (see ``_iso_texts``).
         self._offset_texts: dict[Any, str] = {}
 
     def format(self, record: Mapping[str, Any]) -> str:
@@ -521,7 +521,7 @@ class RowFormatter:
                 write(text if value.__class__ is date else self.text(value))
             elif (
                 value.__class__ is datetime
-                and (offset := offsets.get(value.tzinfo)) is not None
+                and (offset := offsets.get(value.utcoffset())) is not None
                 and len(text) >= 19
                 and text[4] == text[7] == "-"
                 and text[13] == text[16] == ":"
@@ -533,7 +533,7 @@ class RowFormatter:
             else:
                 write(self.text(value))
                 if value.__class__ is datetime and value.utcoffset() is not None:
-                    offsets[value.tzinfo] = _offset_text(value)
+                    offsets[value.utcoffset()] = _offset_text(value)
         return texts
 
     def _iso_layout_texts(self, column: IsoColumn) -> list[str] | None:
@@ -578,12 +578,14 @@ class RowFormatter:
     def _offset(self, column: IsoColumn) -> str | None:
         """The offset every date-time of the column has, as isoformat writes it; None when
         they differ or have none."""
-        zones = set(map(_TZINFO, column))
+        zones = set(map(_UTCOFFSET, column))  # by value: tzinfo objects may all differ
         if len(zones) != 1:
             return None
         zone = next(iter(zones))
+        if zone is None:
+            return None
         offset = self._offset_texts.get(zone)
-        if offset is None and column[0].utcoffset() is not None:
+        if offset is None:
             offset = self._offset_texts[zone] = _offset_text(column[0])
         return offset
 
