@@ -9,7 +9,9 @@ row received so far is committed in Anaplan.
 from __future__ import annotations
 
 import atexit
+import copy
 import functools
+import json
 import logging
 import shutil
 import tempfile
@@ -97,12 +99,13 @@ class Run:
         self,
         settings: Settings,
         position: InputPosition,
-        emit_state: Callable[[], None] = lambda: None,
+        write_state: Callable[[dict[str, Any]], None] = lambda state: None,
     ) -> None:
         self.settings = settings
         self.position = position
-        # Writes the latest STATE if the gate lets it through (the Target's writer).
-        self._emit_state = emit_state
+        self._write_state = write_state  # the SDK's writer of a STATE line
+        self._emitted: str | None = None
+        self._emitting = threading.RLock()  # a signal may arrive while it is held
         self._plan: LoadPlan | None = None
         self._stores = _Stores(read_only=settings.dry_run)
         self._scratch: Scratch | None = None
@@ -180,7 +183,7 @@ class Run:
                 resolution.order,
                 self._loads,
                 after_load=resolution.after_load,
-                on_commit=self._emit_state,
+                on_commit=self.emit_state,
             )
         return self._plan
 
@@ -307,6 +310,18 @@ class Run:
         """A STATE message arrived: held until every record before it is committed."""
         self._gate.arrived(state)
 
+    def emit_state(self) -> None:
+        """Write the newest STATE whose records are all committed, once per value (a commit
+        left running offers it from its own thread)."""
+        with self._emitting:
+            state = self.state_to_emit()
+            if not state:
+                return
+            text = json.dumps(state, sort_keys=True, default=str)
+            if text != self._emitted:
+                self._emitted = text
+                self._write_state(copy.deepcopy(state))
+
     def state_to_emit(self) -> dict[str, Any] | None:
         """The STATE that may be emitted now, if any: the newest whose records are all
         imported, unless deletes or run-level actions are still due (or a dry run)."""
@@ -354,7 +369,7 @@ class Run:
                 logger.info("Dry run: after_load would run %s", item.action.label)
         else:
             self.plan.run_after_load()
-        self._emit_state()
+        self.emit_state()
 
     def settle(self) -> None:
         """After a failure: let the commits left running finish (they hold rows read before
@@ -364,7 +379,7 @@ class Run:
                 load.finish_running()
             except Exception as error:  # the run fails for its first error; this one is told
                 logger.error("Stream %s: its last commit failed too: %s", stream, one_line(error))
-        self._emit_state()
+        self.emit_state()
 
     def publish_report(self, error: BaseException | None) -> None:
         """The run summary (stderr, METRIC lines, ``run_report_path``), success or failure."""
@@ -388,7 +403,7 @@ class Run:
     def terminate(self, signum: int) -> int:
         """Stop at once on a signal: commit nothing partial, cancel running tasks, and emit
         the newest state whose rows are all committed. Returns the exit code."""
-        self._emit_state()
+        self.emit_state()
         pending = self.pending()
         if pending:
             logger.warning(

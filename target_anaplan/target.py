@@ -9,10 +9,9 @@ rows are imported, and exiting 0 after a failed drain on SIGTERM.
 from __future__ import annotations
 
 import copy
-import json
+import functools
 import os
 import sys
-import threading
 from typing import IO, TYPE_CHECKING, Any, ClassVar, cast
 
 from singer_sdk.exceptions import ConfigValidationError, SingerSDKError
@@ -64,13 +63,12 @@ class TargetAnaplan(Target):
 
     def __init__(self, **kwargs: Any) -> None:
         self.run: Run | None = None  # a signal may arrive before the run exists
-        self._emitted: str | None = None
-        self._emitting = threading.RLock()  # a signal may arrive while it is held
         super().__init__(**kwargs)
         reader = cast("MessageReader", self.message_reader)
         for warning in unknown_settings(self.config, self.about_properties()):
             self.logger.warning("%s", warning)
-        self.run = Run(Settings.from_config(self.config), reader.position, self._emit_latest)
+        writer = functools.partial(Target._write_state_message, self)
+        self.run = Run(Settings.from_config(self.config), reader.position, writer)
         self.records = RecordPath(
             self,
             reader.position,
@@ -159,22 +157,11 @@ class TargetAnaplan(Target):
         """Keep the state, and emit it at once if every record before it is committed."""
         super()._process_state_message(message_dict)
         self._run.state_arrived(message_dict["value"])
-        self._emit_latest()
+        self._run.emit_state()
 
     def _write_state_message(self, state: dict[str, Any]) -> None:
         """The SDK's drains end here: emit the state if the run's gate lets it through."""
-        self._emit_latest()
-
-    def _emit_latest(self) -> None:
-        """Write the newest STATE whose records are all committed, once per value."""
-        with self._emitting:  # a commit left running offers the state from its thread
-            state = self._run.state_to_emit()
-            if not state:
-                return
-            text = json.dumps(state, sort_keys=True, default=str)
-            if text != self._emitted:
-                self._emitted = text
-                super()._write_state_message(copy.deepcopy(state))
+        self._run.emit_state()
 
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
         """Stop at once: commit nothing partial, emit state only if nothing is pending."""
