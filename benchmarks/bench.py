@@ -21,7 +21,11 @@ and reads the program's own peak RSS from ``RUSAGE_CHILDREN``:
   first load: every row new) and again on the same input (nothing changed: nothing is
   uploaded and no import runs);
 * **meltanolabs-target-csv** (``--skip-csv`` leaves it out), in its own virtualenv,
-  ``.bench/venv-csv``, since its singer-sdk pin may differ from ours.
+  ``.bench/venv-csv``, since its singer-sdk pin may differ from ours;
+* with ``--before REV``, target-anaplan as it was at git revision REV, target and
+  simulator both (its package extracted into ``.bench/``, put first on ``PYTHONPATH``;
+  the installed dependencies are today's), in all mode into a simulator of its own:
+  how much faster the current code is, measured in the same run.
 
 Columns of the table:
 
@@ -158,11 +162,14 @@ class Run:
     raw_bytes: int | None = None
     gzip_bytes: int | None = None
     landed: int | None = None
-    round: int = 0
+    round: int = 0  # -1: run once per count, outside the rounds
 
 
-def measured(command: list[str], stdin: Path, name: str) -> tuple[dict[str, Any], Path]:
-    """Run ``command`` under measure.py; fail loudly with its stderr if it fails."""
+def measured(
+    command: list[str], stdin: Path, name: str, env: dict[str, str] | None = None
+) -> tuple[dict[str, Any], Path]:
+    """Run ``command`` under measure.py (in ``env``, by default this one's); fail loudly with
+    its stderr if it fails."""
     out, err = WORK / f"{name}.stdout", WORK / f"{name}.stderr"
     wrapper = [sys.executable, str(MEASURE), "--stdin", str(stdin), "--stdout", str(out)]
     result = subprocess.run(
@@ -170,6 +177,7 @@ def measured(command: list[str], stdin: Path, name: str) -> tuple[dict[str, Any]
         check=True,
         capture_output=True,
         text=True,
+        env=env,
     )
     stats = json.loads(result.stdout.strip().splitlines()[-1])
     if stats["returncode"] != 0:
@@ -179,11 +187,12 @@ def measured(command: list[str], stdin: Path, name: str) -> tuple[dict[str, Any]
 
 
 class SimulatorProcess:
-    """``anaplan-simulator`` as a subprocess on a free port."""
+    """``anaplan-simulator`` as a subprocess on a free port (in ``env``, by default this
+    one's)."""
 
-    def __init__(self) -> None:
+    def __init__(self, env: dict[str, str] | None = None) -> None:
         command = [_script("anaplan-simulator"), "--scenario", str(SCENARIO), "--port", "0"]
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
         line = self.process.stdout.readline() if self.process.stdout else ""
         match = re.search(r"(http://127\.0\.0\.1:\d+)", line)
         if not match:
@@ -221,6 +230,7 @@ def run_anaplan(
     change_store: Path | None = None,
     label: str = "target-anaplan",
     expect_rows: int | None = None,
+    env: dict[str, str] | None = None,
 ) -> Run:
     """target-anaplan into the simulator's list (all mode unless ``mode``); checks that the
     rows it sent landed (``expect_rows``, by default all ``count``)."""
@@ -243,7 +253,7 @@ def run_anaplan(
     config_path = WORK / "target-anaplan.json"
     config_path.write_text(json.dumps(config))
     stats, err = measured(
-        [_script("target-anaplan"), "--config", str(config_path)], source, "target-anaplan"
+        [_script("target-anaplan"), "--config", str(config_path)], source, "target-anaplan", env
     )
     log = err.read_text(errors="replace")
     expected = count if expect_rows is None else expect_rows
@@ -290,6 +300,34 @@ def run_tracking(sim: SimulatorProcess, source: Path, count: int) -> list[Run]:
     again = run_anaplan(sim, source, count, mode="upsert", change_store=store,
                         label="target-anaplan upsert, nothing changed", expect_rows=0)  # fmt: skip
     return [first, again]
+
+
+def before_env(revision: str) -> dict[str, str]:
+    """An environment whose ``target_anaplan`` is the package at git ``revision``."""
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", revision],
+                            check=True, capture_output=True, text=True).stdout.strip()  # fmt: skip
+    package = WORK / f"before-{commit}"
+    if not (package / "target_anaplan").is_dir():
+        package.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit, "target_anaplan"],
+                                 check=True, capture_output=True).stdout  # fmt: skip
+        subprocess.run(["tar", "-x", "-C", str(package)], input=archive, check=True)
+    env = {**os.environ, "PYTHONPATH": str(package)}
+    where = "import target_anaplan; print(target_anaplan.__file__)"
+    found = subprocess.run([sys.executable, "-c", where],
+                           env=env, check=True, capture_output=True, text=True).stdout  # fmt: skip
+    if not found.startswith(str(package)):
+        raise SystemExit(f"{revision}'s package is not the one imported: {found.strip()}")
+    return env
+
+
+def run_before(env: dict[str, str], revision: str, source: Path, count: int) -> Run:
+    """target-anaplan at ``revision`` in all mode, into that revision's simulator."""
+    sim = SimulatorProcess(env)
+    try:
+        return run_anaplan(sim, source, count, label=f"target-anaplan at {revision}", env=env)
+    finally:
+        sim.stop()
 
 
 CEILING = """\
@@ -401,7 +439,7 @@ def ratios(runs: list[Run]) -> str:
     for count in sorted({run.records for run in runs}):
         rounds: dict[int, dict[str, Run]] = {}
         for run in runs:
-            if run.records == count:
+            if run.records == count and run.round >= 0:
                 rounds.setdefault(run.round, {})[run.target] = run
         found: dict[str, list[float]] = {}
         for by in rounds.values():
@@ -420,14 +458,14 @@ def ratios(runs: list[Run]) -> str:
                 found.setdefault("upsert with nothing changed, x all mode's time", []).append(
                     again.wall_s / anaplan.wall_s
                 )
-        csv_runs = [run for run in runs if run.records == count and "target-csv" in run.target]
         anaplan_walls = sorted(
             r.wall_s for r in runs if (r.records, r.target) == (count, "target-anaplan")
         )
-        if csv_runs:
-            found["end to end, x meltanolabs-target-csv's records/s"] = [
-                csv_runs[0].wall_s / anaplan_walls[len(anaplan_walls) // 2]
-            ]
+        for other in runs:
+            if other.records == count and other.round < 0:  # run once per count
+                found[f"end to end, x {other.target}'s records/s"] = [
+                    other.wall_s / anaplan_walls[len(anaplan_walls) // 2]
+                ]
         parts = []
         for what, values in found.items():
             values.sort()
@@ -473,8 +511,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="also run upsert, first load and unchanged")  # fmt: skip
     parser.add_argument("--rounds", type=int, default=1,
                         help="runs of each program per count (target-csv: one)")  # fmt: skip
+    parser.add_argument("--before", metavar="REV",
+                        help="also run target-anaplan as it was at git revision REV")  # fmt: skip
     parser.add_argument("--output", type=Path, help="also write the markdown report here")
     args = parser.parse_args(argv)
+    env = before_env(args.before) if args.before else None
     counts = args.records or [100_000]
     WORK.mkdir(exist_ok=True)
     runs: list[Run] = []
@@ -491,9 +532,16 @@ def main(argv: list[str] | None = None) -> int:
                     run.round = number
                 runs += round_runs
                 sim.call("POST", "/__sim__/reset")  # frees the loaded rows before the next run
+            once = []
+            if env is not None:
+                print(f"target-anaplan at {args.before}, {count:,} records ...", file=sys.stderr)
+                once.append(run_before(env, args.before, source, count))
             if not args.skip_csv:
                 print(f"meltanolabs-target-csv, {count:,} records ...", file=sys.stderr)
-                runs.append(run_csv(source, count))
+                once.append(run_csv(source, count))
+            for run in once:
+                run.round = -1
+            runs += once
     finally:
         sim.stop()
     arguments = argv if argv is not None else sys.argv[1:]
