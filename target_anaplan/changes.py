@@ -10,10 +10,11 @@ million rows costs a decode and a look-up each); any other row is formatted, and
 (key never loaded), *changed* (row fingerprint differs) or *unchanged*. ``insert`` mode
 sends new rows, ``upsert`` new and changed ones, ``all`` everything.
 
-Nothing is written to the store while the run reads: what a batch would change is held
-(on disk, in the run's private files) and reaches the store in one transaction after the
-commit's imports (and deletes) succeeded. A failed, killed or interrupted run leaves the
-store as it was, so the rerun sends the same rows again.
+What a batch would change is held (on disk, in the run's private files) and reaches the
+store in one transaction after the commit's imports (and deletes) succeeded, on the
+commit's thread while the next batch is read. Until then the batch's rows are judged
+against those held fingerprints, never the store's older ones. A failed, killed or
+interrupted run leaves the store as it was, so the rerun sends the same rows again.
 
 Keys that leave the source (a record with ``_sdc_deleted_at``, a table version closed by
 ACTIVATE_VERSION without them, or a ``full_snapshot`` stream's input ending without them)
@@ -175,11 +176,6 @@ class HeldRows:
                 loaded = [row for row, n in zip(loaded, lines, strict=True) if n not in not_loaded]
             yield loaded
 
-    def clear(self) -> None:
-        self._file.seek(0)
-        self._file.truncate()
-        self.count = 0
-
     def close(self) -> None:
         self._file.close()
         with contextlib.suppress(FileNotFoundError):
@@ -203,6 +199,15 @@ class ChangeCounts:
             f"new {self.new}, changed {self.changed}, unchanged {self.unchanged}, "
             f"deleted {self.deleted}{note}"
         )
+
+
+@dataclass(frozen=True)
+class Known:
+    """What the store held of some keys (key -> row and raw fingerprints), and how many of
+    the stream's commits it had recorded before it was looked up."""
+
+    rows: dict[str, tuple[int, int | None]]
+    as_of: int
 
 
 @dataclass(frozen=True)
@@ -235,7 +240,7 @@ class StreamTracking:
     deletes: Deletes
     full_snapshot: bool = False
     counts: ChangeCounts = field(default_factory=ChangeCounts)
-    known_at_start: int = -1
+    known_at_start: int = field(init=False)  # keys the store held at start
     snapshot_closed: bool = False
     gone_pending: int = 0  # keys gone from the source and not yet deleted or cleared
     # Insert and upsert: key -> row fingerprint of the rows held for the next commit (and
@@ -256,38 +261,50 @@ class StreamTracking:
         """Whether some rows are not sent (insert and upsert modes)."""
         return self.mode != "all"
 
-    def _latest(self, key: str) -> int | None:
-        """The fingerprint of the key's row held for a commit not yet recorded, if any."""
-        found = self._pending.get(key)
-        if found is None:
-            for running in tuple(self._running):  # a commit's thread may drop one meanwhile
-                found = running.get(key, found)
-        return found
-
-    def look_up(self, keys: Sequence[str]) -> dict[str, tuple[int, int | None]]:
+    def look_up(self, keys: Sequence[str]) -> Known:
         """What the store holds of ``keys`` (one query; safe on another thread)."""
-        return self.store.lookup(self.source, list(dict.fromkeys(keys)))
+        as_of = self.recorded  # read first: a commit recorded after it makes this stale
+        return Known(self.store.lookup(self.source, list(dict.fromkeys(keys))), as_of)
+
+    def _still_running(self) -> list[dict[str, int]]:
+        """The fingerprints held for commits running and not yet recorded, oldest first
+        (taken once per batch: a commit's thread drops its own once recorded)."""
+        return [fingerprints for fingerprints in tuple(self._running) if fingerprints]
+
+    def _current(self, keys: Sequence[str], known: Known | None) -> Known:
+        """``known``, or a new look-up if a commit was recorded since it was made. Called
+        after ``_still_running``: a commit whose fingerprints were gone by then had been
+        recorded before, so either the look-up saw its rows or ``recorded`` moved."""
+        if known is None or known.as_of != self.recorded:
+            return self.look_up(keys)
+        return known
 
     def prefilter(
-        self, keys: Sequence[str], raws: Sequence[int], known: dict[str, tuple[int, int | None]]
-    ) -> list[int]:
+        self, keys: Sequence[str], raws: Sequence[int], known: Known
+    ) -> tuple[list[int], Known]:
         """Which records of a batch need formatting (their indices), given what the store
-        holds of their keys (``look_up``); the others are unchanged since their raw
-        fingerprint is the stored one (counted, and seen for deletes). Insert and upsert
-        modes only."""
-        held = self._pending or self._running
+        holds of their keys (``look_up``, looked up again if stale); the others are
+        unchanged since their raw fingerprint is the stored one and no commit holds their
+        key (counted, and seen for deletes). Insert and upsert modes only."""
+        held = [self._pending, *self._still_running()] if self._pending else self._still_running()
+        known = self._current(keys, known)
+        stored_rows = known.rows
         kept: list[int] = []
         unchanged: list[str] = []
         for index, (key, raw) in enumerate(zip(keys, raws, strict=True)):
-            stored = known.get(key)
-            if stored is not None and stored[1] == raw and not (held and self._latest(key)):
+            stored = stored_rows.get(key)
+            if (
+                stored is not None
+                and stored[1] == raw
+                and not (held and any(key in fingerprints for fingerprints in held))
+            ):
                 unchanged.append(key)
             else:
                 kept.append(index)
         self.counts.unchanged += len(unchanged)
         if unchanged and self.deletes != "ignore":
             self.scratch.see(self.stream, unchanged)
-        return kept
+        return kept, known
 
     def choose(
         self,
@@ -295,7 +312,7 @@ class StreamTracking:
         rows: Sequence[str],
         first_line: int,
         raws: Sequence[int | None] | None = None,
-        known: dict[str, tuple[int, int | None]] | None = None,
+        known: Known | None = None,
     ) -> list[int]:
         """Which rows of a batch to send (their indices), by the stream's mode; what they
         would change is held until the commit succeeds. ``first_line`` is the row number
@@ -303,14 +320,12 @@ class StreamTracking:
         fingerprints, if known; ``known`` what the store holds of the keys, if looked up."""
         if self.deletes != "ignore":
             self.scratch.see(self.stream, keys)
-        if known is None:
-            known = self.look_up(keys)
-        if not known and self._all_new(keys):
+        running = self._still_running()
+        stored_rows = self._current(keys, known).rows
+        pending = self._pending
+        if not stored_rows and _all_new(keys, [pending, *running]):
             return self._choose_new(keys, rows, first_line, raws)
         filters = self.filters
-        pending = self._pending
-        running = self._running[-1] if len(self._running) == 1 else None
-        latest = self._latest if len(self._running) > 1 else None
         counts = self.counts
         insert = self.mode == "insert"
         chosen: list[int] = []
@@ -321,13 +336,10 @@ class StreamTracking:
         for index, (key, print_, raw) in enumerate(
             zip(keys, fingerprints(rows), raws, strict=True)
         ):
-            stored = known.get(key)
-            if latest is not None:
-                before = latest(key)
-            elif running is not None:
-                before = pending.get(key, running.get(key))
-            else:
-                before = pending.get(key)
+            stored = stored_rows.get(key)
+            before = pending.get(key)
+            if before is None and running:
+                before = _latest(key, running)
             if before is None and stored is not None:
                 before = stored[0]
             if before is None:
@@ -350,14 +362,6 @@ class StreamTracking:
             chosen.append(index)
         self.held.add(loaded, lines)
         return chosen
-
-    def _all_new(self, keys: Sequence[str]) -> bool:
-        """Whether no key of a batch the store does not hold was met before in this run (nor
-        twice in the batch): then every row is new, as a first load's are."""
-        distinct = set(keys)
-        return len(distinct) == len(keys) and all(
-            held.keys().isdisjoint(distinct) for held in (self._pending, *self._running)
-        )
 
     def _choose_new(
         self,
@@ -425,7 +429,7 @@ class StreamTracking:
                 f"recorded: {error} The next run sends these rows again (imports update "
                 "rows, so that is safe)."
             ) from None
-        self.recorded += 1
+        self.recorded += 1  # before the fingerprints go: see ``_current``
         self.forget_commit(sealed)
         if with_gone:
             self.counts.deleted += self.gone_pending
@@ -447,6 +451,24 @@ class StreamTracking:
 
     def close(self) -> None:
         self.held.close()
+
+
+def _latest(key: str, held: Sequence[dict[str, int]]) -> int | None:
+    """The fingerprint of the key's newest row held by a running commit, if any."""
+    for fingerprints in reversed(held):
+        found = fingerprints.get(key)
+        if found is not None:
+            return found
+    return None
+
+
+def _all_new(keys: Sequence[str], held: Sequence[dict[str, int]]) -> bool:
+    """Whether no key of a batch the store does not hold was met before in this run (nor
+    twice in the batch): then every row is new, as a first load's are."""
+    distinct = set(keys)
+    return len(distinct) == len(keys) and all(
+        fingerprints.keys().isdisjoint(distinct) for fingerprints in held
+    )
 
 
 def key_texts(columns: Sequence[Sequence[str]]) -> list[str]:

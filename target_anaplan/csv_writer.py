@@ -392,7 +392,7 @@ class RowFormatter:
         by row, so that the error names its field.
         """
         if self._formats:
-            columns = [list(column) for column in columns]
+            columns = list(columns)  # the other columns as they are (IsoColumns stay so)
             for index, convert in self._formats:
                 columns[index] = list(map(convert, columns[index]))
         texts = [self._column_texts(column) for column in columns]

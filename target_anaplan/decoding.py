@@ -192,8 +192,7 @@ class TypedRecord:
             keys = decoder.decode(b"[" + b",".join(raws) + b"]")
         except msgspec.DecodeError:
             return None
-        deleted = self.fields[DELETED_AT].attr
-        if any(map(operator.attrgetter(deleted), keys)):
+        if self.deleted(keys):
             return None  # a delete: the other path handles it
         columns = []
         try:
@@ -224,16 +223,8 @@ class TypedRecord:
         rest."""
         found = self._key_decoders.get(names)
         if found is None:
-            fields = [self.fields[name] for name in (*names, DELETED_AT)]
-            struct = msgspec.defstruct(
-                "RecordKey",
-                [
-                    (f.attr, f.annotation) if f.required else (f.attr, f.annotation, None)
-                    for f in fields
-                ],
-                rename={f.attr: f.name for f in fields},
-                kw_only=True,
-            )
+            fields = {name: self.fields[name] for name in (*names, DELETED_AT)}
+            struct = _struct(fields, "RecordKey", only_these=False)
             found = self._key_decoders[names] = _list_decoder(struct)
         return found
 
@@ -303,21 +294,23 @@ def _typed_record(
     return TypedRecord(_struct(fields), fields, digest)
 
 
-def _struct(fields: Mapping[str, TypedField]) -> type[msgspec.Struct]:
+def _struct(
+    fields: Mapping[str, TypedField], name: str = "TypedRecord", *, only_these: bool = True
+) -> type[msgspec.Struct]:
     """A Struct with attributes f0, f1, ... named as the record's fields in JSON.
 
-    Unknown fields are refused, so that the other path sees them (and warns, or refuses
-    them under ``additionalProperties: false``).
+    With ``only_these``, unknown fields are refused, so that the other path sees them (and
+    warns, or refuses them under ``additionalProperties: false``); without, they are skipped.
     """
     struct: type[msgspec.Struct] = msgspec.defstruct(
-        "TypedRecord",
+        name,
         [
             (f.attr, f.annotation) if f.required else (f.attr, f.annotation, None)
             for f in fields.values()
         ],
         rename={field.attr: name for name, field in fields.items()},
         kw_only=True,
-        forbid_unknown_fields=True,
+        forbid_unknown_fields=only_these,
     )
     return struct
 

@@ -12,7 +12,7 @@ The run's lock on the file (machine-wide, or the shared PostgreSQL one) is taken
 first chunk and held until the commit's imports are done. The worker takes chunk numbers
 from a queue and reads each chunk from the spool file itself, so memory holds only the
 chunk being compressed. An upload the worker could not finish for a transient reason is
-made again from chunk 0 at commit (within the retry deadline), as ``upload_file`` would;
+made again from chunk 0 at commit, as ``upload_file`` would (with its own retry deadline);
 a refusal is raised at commit.
 """
 
@@ -115,6 +115,9 @@ class EarlyUpload:
             self._worker.join()
 
     def close(self) -> None:
-        """Stop the worker and release the lock (after the commit, or when the run ends)."""
-        self._stop()
+        """Release the file's locks: after the commit (``finish`` stopped the worker), or
+        when the run ends (the worker, a daemon thread, is told to stop and not waited for:
+        a chunk it is sending must not delay the exit)."""
+        if self._worker.is_alive():
+            self._chunks.put(None)
         self._held.close()

@@ -1,9 +1,11 @@
-"""One stream's way into Anaplan: rows to a spool file, then one commit at a time.
+"""One stream's way into Anaplan: rows to a spool file, then commits in order.
 
 A commit is the unit the Singer state waits for: upload the spooled CSV as the data
 source's file, run the stream's imports and processes to the end, judge their row
 counts, and only then forget the rows. Nothing here knows about Singer; the sinks
-decide *when* to commit (every drain in insert mode, end of input in all mode).
+decide *when* to commit (every drain in insert mode, end of input in all mode). A
+commit may run on a worker thread while the next batch is read, but commits of a
+stream hold the file one after the other, in the order they were set aside.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +31,7 @@ from target_anaplan.anaplan.errors import ActionFailedError
 from target_anaplan.anaplan.tasks import run_actions
 from target_anaplan.anaplan.upload import UploadStats, upload_file
 from target_anaplan.changes import (
+    Known,
     Sealed,
     StreamTracking,
     key_texts,
@@ -69,13 +73,13 @@ class _Batch:
     change store, and whether it clears the keys gone from the source."""
 
     spool: Spool
-    rows: int
-    through: int  # the records received when it was set aside: committed with it
     early: EarlyUpload | None
     sealed: Sealed | None
     clearing: bool
-    # Set once the commit no longer holds the file (its imports done, or it failed).
+    # Set once the commit no longer holds the file (its imports done, or it failed);
+    # ``failed`` is set before it when the commit failed.
     released: threading.Event = field(default_factory=threading.Event)
+    failed: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass(frozen=True)
@@ -85,19 +89,20 @@ class LookAhead:
 
     raw_prints: list[int]
     keys: list[str] | None
-    known: Future[dict[str, tuple[int, int | None]]] | None
-    recorded: int  # commits the store had recorded for the stream when it was looked up
+    known: Future[Known] | None
     skips: bool = True  # False: the store knew nothing of the source, so none is skipped
 
 
 @dataclass(frozen=True)
 class Prefiltered:
     """What change tracking found of a typed batch before formatting it: the records to
-    format (their indices), their raw fingerprints, and what the store holds of them."""
+    format (their indices), their raw fingerprints and keys, and what the store holds of
+    them."""
 
     kept: list[int]
     raws: list[int]
-    known: dict[str, tuple[int, int | None]] | None  # None: not looked up yet
+    keys: list[str] | None  # None: not told yet
+    known: Known | None  # None: not looked up yet
 
 
 @dataclass(frozen=True)
@@ -176,7 +181,7 @@ class StreamLoad:
 
     The SDK starts a new sink on each schema change and drains the old one later; one
     spool per stream keeps rows in arrival order and an all-mode stream in one file.
-    Writing, committing and resetting share one lock (signal handlers read counts only).
+    Writing and setting a batch aside share one lock (signal handlers read counts only).
 
     With change tracking (``track`` builds it once the key is known), each formatted
     batch is filtered by the stream's mode before it is spooled, and a commit tells the
@@ -199,6 +204,7 @@ class StreamLoad:
         track: Callable[[str], StreamTracking] | None = None,
         deleter: Deleter | None = None,
         progress: Progress | None = None,
+        early_upload: bool = True,
     ) -> None:
         layout = data_source.layout
         self.stream = stream
@@ -248,6 +254,9 @@ class StreamLoad:
             str(zone),
         ]
         self._salts: dict[str, int] = {}
+        # False when other streams of the run load the same file: their commits take turns
+        # on it, so none may hold it while its stream is read.
+        self._early_upload = early_upload
         self._early: EarlyUpload | None = None  # the next commit's upload, begun early
         # A commit left running while the next batch is read (insert and upsert modes).
         self._running: Future[int] | None = None  # the newest; it waits for those before
@@ -302,14 +311,20 @@ class StreamLoad:
     @property
     def unsent_rows(self) -> int:
         """Rows received and not committed (gone keys aside)."""
-        return self._spool.rows + len(self._queued) + len(self._queued_gone) + self._running_rows
+        return self._spool.rows + len(self._queued) + self._running_rows
+
+    @property
+    def gone_pending(self) -> int:
+        """Keys the source deleted or left out, not yet deleted or cleared: the state waits
+        for them (a bookmark past a deletion would lose it)."""
+        marked = self.tracking.gone_pending if self.tracking is not None else 0
+        return len(self._queued_gone) + marked
 
     @property
     def pending_rows(self) -> int:
         """Rows received but not committed, and keys gone but not yet deleted (lock-free:
         read from signal handlers)."""
-        gone = self.tracking.gone_pending if self.tracking is not None else 0
-        return self.unsent_rows + gone
+        return self.unsent_rows + self.gone_pending
 
     def check_schema(self, properties: Iterable[str], key_properties: Sequence[str] = ()) -> None:
         """Fail now if the schema cannot feed every header column or lacks the key change
@@ -401,15 +416,14 @@ class StreamLoad:
         if not tracking.known_at_start:
             # The store knew nothing of the data source: no record can be skipped this way,
             # so none is decoded twice (keys first); the rows' keys are looked up later.
-            return LookAhead(raw_prints, None, None, tracking.recorded, skips=False)
+            return LookAhead(raw_prints, None, None, skips=False)
         key_columns = typed.keys_of(raws, self._key)
         if key_columns is None:
-            return LookAhead(raw_prints, None, None, tracking.recorded)
+            return LookAhead(raw_prints, None, None)
         keys = self._key_texts(key_columns)
         if self._looker is None:
             self._looker = ThreadPoolExecutor(1, thread_name_prefix=f"look-up-{self.stream}")
-        known = self._looker.submit(tracking.look_up, keys)
-        return LookAhead(raw_prints, keys, known, tracking.recorded)
+        return LookAhead(raw_prints, keys, self._looker.submit(tracking.look_up, keys))
 
     def prefilter(self, ahead: LookAhead, start: int, end: int) -> Prefiltered | None:
         """Which of records ``start`` to ``end`` of a looked-ahead batch to decode and format,
@@ -419,15 +433,14 @@ class StreamLoad:
         assert tracking is not None
         if not ahead.skips:
             count = end - start
-            return Prefiltered(list(range(count)), ahead.raw_prints[start:end], None)
+            return Prefiltered(list(range(count)), ahead.raw_prints[start:end], None, None)
         if ahead.keys is None or ahead.known is None:
             return None
         keys, raws = ahead.keys[start:end], ahead.raw_prints[start:end]
-        known = ahead.known.result()
-        if ahead.recorded != tracking.recorded:  # a commit was recorded since: look again
-            known = tracking.look_up(keys)
-        kept = tracking.prefilter(keys, raws, known)
-        return Prefiltered(kept, [raws[index] for index in kept], known)
+        kept, known = tracking.prefilter(keys, raws, ahead.known.result())
+        return Prefiltered(
+            kept, [raws[index] for index in kept], [keys[index] for index in kept], known
+        )
 
     def _salt(self, typed: TypedRecord) -> int:
         found = self._salts.get(typed.digest)
@@ -466,9 +479,6 @@ class StreamLoad:
             self._input_ended = True
             return self.tracking.find_gone() if self.tracking is not None else 0
 
-    def _key_of(self, record: Mapping[str, Any]) -> str:
-        return self._key_texts([[record.get(name)] for name in self._key])[0]
-
     def _spool_queued(self) -> None:
         """Spool the records taken one by one (lock held); records the source deleted
         become gone keys."""
@@ -477,8 +487,11 @@ class StreamLoad:
             columns = [[record.get(name) for record in queued] for name in self.fields]
             self._spool_columns(columns, self._records - len(queued) + 1)
         if self._queued_gone and self.tracking is not None:
-            gone, self._queued_gone = self._queued_gone, []
-            self.tracking.mark_gone([self._key_of(record) for record in gone])
+            gone = self._queued_gone
+            self.tracking.mark_gone(
+                self._key_texts([[record.get(name) for record in gone] for name in self._key])
+            )
+            self._queued_gone = []  # after: counted as pending until marked
 
     def _spool_columns(
         self, columns: Sequence[Sequence[Any]], first: int, prefiltered: Prefiltered | None = None
@@ -497,9 +510,12 @@ class StreamLoad:
             else [first + index for index in prefiltered.kept]
         )
         if self.tracking is not None:
-            fields = self.fields
+            keys = prefiltered.keys if prefiltered is not None else None
+            if keys is None:
+                fields = self.fields
+                keys = self._key_texts([columns[fields.index(name)] for name in self._key])
             chosen = self.tracking.choose(
-                self._key_texts([columns[fields.index(name)] for name in self._key]),
+                keys,
                 rows,
                 first_line=self._spool.rows,
                 raws=prefiltered.raws if prefiltered is not None else None,
@@ -513,11 +529,16 @@ class StreamLoad:
 
     def _upload_early(self) -> None:
         """Send the spool's finished chunks on a worker thread while reading goes on
-        (``early_upload.py``); not in a dry run, nor while another stream of this run
-        sends the same file (its commit then sends this stream's chunks too)."""
+        (``early_upload.py``). Not in a dry run, nor when other streams of the run load
+        the same file, nor before the stream's earlier commits let go of the file (they
+        hold it in order; this one tries again with its next finished chunk, or sends
+        every chunk at commit)."""
         if self._early is None:
             rules = self._rules
-            if rules.dry_run_dir is not None:
+            if not self._early_upload or rules.dry_run_dir is not None:
+                return
+            running = self._running_batch
+            if running is not None and not running.released.is_set():
                 return
             in_process = rules.file_lock(self._data_source.file_id)
             if not in_process.acquire(blocking=False):
@@ -559,33 +580,37 @@ class StreamLoad:
         worker thread while the next batch is read: it starts once the previous commit has
         let go of the file (its imports done), and ``then`` is called once it and every
         commit before it succeeded; its rows count as pending until then. On any failure
-        the rows stay pending, so the stream's state is not emitted.
+        the rows stay pending, so the stream's state is not emitted. A batch that needs no
+        row (every record received is committed, or unchanged) counts as committed once
+        the commits before it are.
         """
-        if wait or self._rules.dry_run_dir is not None:
+        waits = wait or self._rules.dry_run_dir is not None
+        if waits:
             self.finish_running()
         else:
             self._wait_for_file()
         with self._lock:
             batch = self._seal()
             self._batches += 1
-            self._set_aside = self._records
-        if batch is None:  # every record received is committed, or needed no row
-            self.finish_running()
-            self._committed = self._set_aside
-            return 0
-        if wait or self._rules.dry_run_dir is not None:
-            rows = self._commit(batch)
-            self._committed = max(self._committed, batch.through)
+            self._set_aside = through = self._records
+        if waits or (batch is None and self._running is None):
+            rows = self._commit(batch) if batch is not None else 0
+            self._committed = max(self._committed, through)
             return rows
+        rows = batch.spool.rows if batch is not None else 0
         with self._lock:
-            self._running_rows += batch.rows
+            self._running_rows += rows
         if self._committer is None:
             # Two threads: a commit's last steps (change store, report) go on while the
             # next one, holding the file, uploads and imports.
             self._committer = ThreadPoolExecutor(2, thread_name_prefix=f"commit-{self.stream}")
-        previous, self._running_batch = self._running, batch
-        self._running = self._committer.submit(self._commit_then, batch, then, previous)
-        return batch.rows
+        previous = self._running
+        if batch is not None:
+            self._running_batch = batch
+        self._running = self._committer.submit(
+            self._commit_then, batch, through, rows, then, previous
+        )
+        return rows
 
     def finish_running(self) -> None:
         """Wait for the commits left running, if any; raise the first failure."""
@@ -600,6 +625,8 @@ class StreamLoad:
         batch = self._running_batch
         if batch is not None:
             batch.released.wait()
+            if batch.failed.is_set():
+                self.finish_running()
         self._check_running()
 
     def _check_running(self) -> None:
@@ -626,8 +653,6 @@ class StreamLoad:
         self._replaced_characters += spool.replaced_characters
         batch = _Batch(
             spool,
-            spool.rows,
-            self._records,
             self._early,
             tracking.seal() if tracking is not None else None,
             clearing,
@@ -636,26 +661,44 @@ class StreamLoad:
         return batch
 
     def _commit_then(
-        self, batch: _Batch, then: Callable[[], None] | None, previous: Future[int] | None
+        self,
+        batch: _Batch | None,
+        through: int,
+        rows: int,
+        then: Callable[[], None] | None,
+        previous: Future[int] | None,
     ) -> int:
-        """A commit left running: the batch's commit, then (in order: the state may only
-        move past it once every commit before it is done) the bookkeeping."""
-        rows = self._commit(batch)
+        """A commit left running: the batch's commit (if it has rows), then (in order: the
+        state may only move past it once every commit before it is done) the bookkeeping.
+        A failure is raised once the commits before it have ended too."""
+        try:
+            if batch is not None:
+                self._commit(batch)
+        except BaseException:
+            if previous is not None:
+                wait_for([previous])
+            raise
         if previous is not None:
             previous.result()
         with self._lock:
-            self._committed = max(self._committed, batch.through)
-            self._running_rows -= batch.rows
+            self._committed = max(self._committed, through)
+            self._running_rows -= rows
         if then is not None:
             then()
         return rows
 
     def _commit(self, batch: _Batch) -> int:
         """One batch's commit: upload, imports, verdict, change store, report."""
+        rows = batch.spool.rows
         try:
             if self._rules.dry_run_dir is not None:
                 return self._dry_run(self._rules.dry_run_dir, batch)
             stats, verdict, seconds = self._upload_and_import(batch)
+        except BaseException:
+            batch.failed.set()  # before ``released``: the next commit must not start
+            if batch.sealed is not None:
+                batch.sealed.held.close()
+            raise
         finally:
             if batch.early is not None:
                 batch.early.close()
@@ -666,7 +709,7 @@ class StreamLoad:
         with self._bookkeeping:  # two commits of the stream may end at once
             self._warn_changes()
             self.report.add_commit(
-                rows=batch.rows,
+                rows=rows,
                 raw=stats.raw_bytes,
                 gzip=stats.sent_bytes,
                 seconds=seconds,
@@ -676,14 +719,14 @@ class StreamLoad:
         logger.info(
             "Committed stream %s: %d rows, %d bytes (%d sent gzip, %d chunks) to file %s; %s",
             self.stream,
-            batch.rows,
+            rows,
             stats.raw_bytes,
             stats.sent_bytes,
             stats.chunks,
             self._data_source.file_name,
             _describe_outcomes(verdict.outcomes) or "no imports configured (file uploaded only)",
         )
-        return batch.rows
+        return rows
 
     def _upload_and_import(self, batch: _Batch) -> tuple[UploadStats, Verdict, float]:
         """Upload the batch's file and run its imports under the file's locks (held already
@@ -708,13 +751,14 @@ class StreamLoad:
                 source.actions,
                 subject=f"stream {self.stream!r}",
                 target=f" into file {source.file_name!r}",
-                rows=batch.rows,
+                rows=spool.rows,
             )
         return stats, verdict, time.monotonic() - started
 
     def _dry_run(self, directory: Path, batch: _Batch) -> int:
         """Write what the commit would upload to ``directory``, change nothing, and say what
         would have happened. Counts as no commit: nothing reached Anaplan."""
+        rows = batch.spool.rows
         directory.mkdir(parents=True, exist_ok=True)
         name = re.sub(r"[^A-Za-z0-9._-]", "_", self.stream)
         number = len(self.report.dry_run_files) + 1
@@ -728,7 +772,7 @@ class StreamLoad:
             "Dry run: stream %s would upload %d rows (%d bytes) to file %s, then run %s; "
             "written to %s",
             self.stream,
-            batch.rows,
+            rows,
             batch.spool.raw_bytes,
             self._data_source.file_name,
             actions,
@@ -737,7 +781,7 @@ class StreamLoad:
         if self.tracking is not None and batch.sealed is not None:
             self.tracking.forget_commit(batch.sealed)
         self.report.dry_run_files.append(str(path))
-        self.report.sent += batch.rows
+        self.report.sent += rows
         self.report.bytes_raw += batch.spool.raw_bytes
         batch.spool.close()
         return 0

@@ -105,8 +105,9 @@ class LoadPlan:
     """Commits streams in plan order and runs the run-level actions after them.
 
     ``loads`` is the run's live mapping of stream to load (loads appear as their first
-    SCHEMA arrives); ``on_commit`` is called after every commit cascade, so the run can
-    emit the latest STATE as soon as nothing is pending.
+    SCHEMA arrives); ``on_commit`` is called after every commit cascade, and from a commit
+    thread when a commit left running succeeded, so the run can emit the newest STATE whose
+    records are all committed.
     """
 
     def __init__(
@@ -127,7 +128,7 @@ class LoadPlan:
 
     @property
     def after_load_due(self) -> bool:
-        """Whether run-level actions still have to run (something was committed in this run)."""
+        """Whether run-level actions still have to run (rows were sent in this run)."""
         return bool(self.after_load) and self.committed_rows > 0 and not self._after_load_done
 
     def commit_through(self, stream: str, *, wait: bool = True) -> None:

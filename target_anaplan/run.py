@@ -2,8 +2,8 @@
 signals and cleanup.
 
 The run is the only object that knows every stream. The SDK's Target hands it each
-stream when a schema arrives and asks it, before writing a STATE message, whether every
-row received so far is committed in Anaplan.
+stream when a schema arrives and each STATE message; the run writes a STATE once every
+record received before it is committed in Anaplan (``state_gate``).
 """
 
 from __future__ import annotations
@@ -62,6 +62,15 @@ class Resolution:
     order: list[str]
     after_load: list[RunLevelAction]
     deleters: dict[str, Deleter]  # streams with `deletes: delete`
+
+    def shares_file(self, stream: str) -> bool:
+        """Whether another stream of the run loads the stream's file (its commits and theirs
+        then take turns on it)."""
+
+        def where(name: str) -> tuple[str, str]:
+            return self.rules[name].model.model_id, self.data_sources[name].file_id
+
+        return sum(where(name) == where(stream) for name in self.data_sources) > 1
 
 
 def build_client(settings: Settings) -> AnaplanClient:
@@ -244,6 +253,7 @@ class Run:
                 track=self._tracking,
                 deleter=resolution.deleters.get(stream),
                 progress=self._progress,
+                early_upload=not resolution.shares_file(stream),
             )
             self._loads[stream] = load
         return load
@@ -300,11 +310,13 @@ class Run:
 
     def pending_rows_of_streams(self) -> dict[str, int]:
         """Rows spooled or queued but not committed, per stream (gone keys aside)."""
-        return {name: load.unsent_rows for name, load in self._loads.items() if load.unsent_rows}
+        loads = tuple(self._loads.items())  # commit threads read it while a stream is added
+        return {name: load.unsent_rows for name, load in loads if load.unsent_rows}
 
     def pending(self) -> dict[str, int]:
         """Rows received but not committed, per stream (lock-free: read by signal handlers)."""
-        return {name: load.pending_rows for name, load in self._loads.items() if load.pending_rows}
+        loads = tuple(self._loads.items())  # commit threads read it while a stream is added
+        return {name: load.pending_rows for name, load in loads if load.pending_rows}
 
     def state_arrived(self, state: dict[str, Any]) -> None:
         """A STATE message arrived: held until every record before it is committed."""
@@ -314,7 +326,7 @@ class Run:
         """Write the newest STATE whose records are all committed, once per value (a commit
         left running offers it from its own thread)."""
         with self._emitting:
-            state = self.state_to_emit()
+            state = self._state_to_emit()
             if not state:
                 return
             text = json.dumps(state, sort_keys=True, default=str)
@@ -322,7 +334,7 @@ class Run:
                 self._emitted = text
                 self._write_state(copy.deepcopy(state))
 
-    def state_to_emit(self) -> dict[str, Any] | None:
+    def _state_to_emit(self) -> dict[str, Any] | None:
         """The STATE that may be emitted now, if any: the newest whose records are all
         imported, unless deletes or run-level actions are still due (or a dry run)."""
         if self.settings.dry_run:
@@ -333,11 +345,7 @@ class Run:
         if self._plan is not None and self._plan.after_load_due:
             logger.info("State held back until after_load has run.")
             return None
-        gone = [
-            name
-            for name, load in self._loads.items()
-            if load.tracking is not None and load.tracking.gone_pending
-        ]
+        gone = [name for name, load in tuple(self._loads.items()) if load.gone_pending]
         if gone:
             logger.info("State held back until the keys gone from %s are deleted.", ", ".join(gone))
             return None

@@ -69,7 +69,6 @@ class Spool:
             raise ValueError("chunk_size_bytes must be at least 1.")
         self.encoding = encoding
         self.rows = 0
-        self.raw_bytes = 0
         self.replaced_characters = 0
         self._codec = python_codec(encoding)
         # Rows can be encoded together unless the codec writes a byte order mark per call.
@@ -81,9 +80,10 @@ class Spool:
         fd, self.path = tempfile.mkstemp(prefix="target-anaplan-", suffix=".csv", dir=directory)
         self._file = os.fdopen(fd, "w+b", buffering=_BUFFER_BYTES)
         self._finalizer = weakref.finalize(self, _discard, self._file, self.path)
-        self._cuts: list[int] = []
+        self._file.write(self._preamble)
+        self.raw_bytes = len(self._preamble)
+        self._cuts: list[int] = []  # where chunks after the first start
         self._chunk_start = 0
-        self._start()
 
     def write(
         self, line: str, *, record_number: int, describe: Callable[[], str] | None = None
@@ -134,7 +134,7 @@ class Spool:
     def chunk_pieces(self) -> Iterator[Iterator[bytes]]:
         """Like ``chunks``, each chunk as its pieces: read each one before the next chunk."""
         self._file.flush()
-        return _read_chunks(self.path, [0, *self._cuts, self.raw_bytes])
+        return _read_chunks(self.path, self._bounds())
 
     @property
     def chunk_count(self) -> int:
@@ -153,7 +153,7 @@ class Spool:
     def chunk_at(self, index: int) -> Iterator[bytes]:
         """Chunk ``index`` in pieces, read through its own handle (so another thread may
         read a finished chunk while rows are appended; ``flush`` first)."""
-        bounds = [0, *self._cuts, self.raw_bytes]
+        bounds = self._bounds()
         start, end = bounds[index], bounds[index + 1]
         with open(self.path, "rb") as file:
             yield from _read_pieces(file, start, end)
@@ -167,12 +167,9 @@ class Spool:
         """Whether ``close()`` ran."""
         return not self._finalizer.alive
 
-    def _start(self) -> None:
-        self._file.write(self._preamble)
-        self.rows = 0
-        self.raw_bytes = len(self._preamble)
-        self._cuts = []
-        self._chunk_start = 0
+    def _bounds(self) -> list[int]:
+        """Where each chunk starts, and the end of the last one."""
+        return [0, *self._cuts, self.raw_bytes]
 
     def _encode(
         self, text: str, *, record_number: int, describe: Callable[[], str] | None

@@ -54,7 +54,8 @@ class StateGate:
 
     def __init__(self, loads: Mapping[str, Counted]) -> None:
         self._loads = loads
-        self._lock = threading.Lock()
+        # Reentrant: a signal handler on the main thread may ask while the main thread holds it.
+        self._lock = threading.RLock()
         self._waiting: list[_Waiting] = []  # oldest first
 
     def arrived(self, state: dict[str, Any]) -> None:

@@ -164,7 +164,7 @@ class TargetAnaplan(Target):
         self._run.emit_state()
 
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
-        """Stop at once: commit nothing partial, emit state only if nothing is pending."""
+        """Stop at once: commit nothing partial, emit the newest fully committed state."""
         code = 0 if self.run is None else self.run.terminate(signum)
         sys.stdout.flush()
         sys.stderr.flush()

@@ -106,3 +106,28 @@ def test_a_dry_run_uploads_nothing_early(sim, tmp_path, mode):
     run_in_process(config(sim, mode, dry_run=True, dry_run_dir=str(tmp_path)), text)
     assert chunk_puts(sim) == []
     assert announcements(sim) == 0
+
+
+@pytest.mark.parametrize("first", ["customers", "more_customers"])
+def test_streams_sharing_a_file_take_turns_on_it(sim, tmp_path, first):
+    """Two streams load customers.csv: neither holds the file while it is read (the other's
+    commit would wait for it forever), and both commits land, whichever stream came first."""
+    streams = {"customers": CUSTOMERS, "more_customers": CUSTOMERS}
+    settings = core_config(sim, streams, chunk_size_mb=1)
+    second = "more_customers" if first == "customers" else "customers"
+    text = lines(
+        schema(first, CUSTOMER, ["id"]),
+        *[record(first, {"id": i, "city": BIG}) for i in ("C1", "C2", "C3")],
+        schema(second, CUSTOMER, ["id"]),
+        *[record(second, {"id": i, "city": BIG}) for i in ("C4", "C5", "C6")],
+        state({"n": 6}),
+    )
+    process = start_target(write_config(settings, tmp_path / "config.json"))
+    try:
+        stdout, stderr = process.communicate(text, timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 0, stderr
+    assert stdout.strip() == '{"n": 6}'
+    assert announcements(sim) == 2
+    assert sorted(list_items(sim, "Customers")) == [f"C{n}" for n in range(1, 7)]

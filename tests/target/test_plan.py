@@ -31,9 +31,11 @@ from tests.kit.targetkit import (
     run_subprocess,
     sim_config,
     task_starts,
+    uploads,
 )
 
 PRODUCTS_IMPORT, SALES_IMPORT, REGIONS_IMPORT = "112000000000", "112000000001", "112000000002"
+REGIONS_FILE = "113000000002"
 CITIES_IMPORT, REGIONS_PROCESS = "112000000006", "118000000000"
 SALE = {
     "Product": {"type": "string"},
@@ -291,6 +293,29 @@ def test_insert_mode_acknowledges_each_committed_batch(sim, tmp_path):
     assert rerun.states[-1] == {"bookmark": 6}
     assert len(task_starts(sim, REGIONS_IMPORT)) == 4  # 2 batches, the failed one, 1 more
     assert sorted(list_items(sim, "Regions")) == [f"R{n}" for n in range(1, 7)]
+
+
+def test_a_failed_batch_stops_the_batches_after_it(sim, tmp_path):
+    """Batch 2's import is refused while batch 3 is read: batch 3 is never uploaded (its
+    commit would start once batch 2 let go of the file), and the state stays at batch 1."""
+    config = core_config(sim, {"regions": REGIONS | {"mode": "insert"}}, batch_size_rows=2)
+    messages = [schema("regions", REGION, ["Code"])]
+    for n in range(1, 11):
+        messages += [region(f"R{n}"), state({"bookmark": n})]
+    sim.add_fault(
+        {
+            "kind": "http",
+            "status": 423,
+            "method": "POST",
+            "path": f"/imports/{REGIONS_IMPORT}/tasks$",
+            "nth": 2,
+        },
+    )
+    failed = run_subprocess(config, lines(*messages), tmp_path)
+    assert failed.returncode == 1
+    assert [state["bookmark"] for state in failed.states][-1:] == [2]
+    assert uploads(sim, REGIONS_FILE) == 2
+    assert sorted(list_items(sim, "Regions")) == ["R1", "R2"]
 
 
 def test_after_load_runs_once_after_every_commit(sim):
