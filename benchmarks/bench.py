@@ -314,7 +314,7 @@ def before_env(revision: str) -> dict[str, str]:
         subprocess.run(["tar", "-x", "-C", str(package)], input=archive, check=True)
     env = {**os.environ, "PYTHONPATH": str(package)}
     where = "import target_anaplan; print(target_anaplan.__file__)"
-    found = subprocess.run([sys.executable, "-c", where],
+    found = subprocess.run([sys.executable, "-c", where], cwd=WORK,  # not ROOT: its package
                            env=env, check=True, capture_output=True, text=True).stdout  # fmt: skip
     if not found.startswith(str(package)):
         raise SystemExit(f"{revision}'s package is not the one imported: {found.strip()}")
