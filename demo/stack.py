@@ -198,7 +198,10 @@ def tracked_keys(pg: EmbeddedPostgres) -> list[list[str]]:
     """The keys (each a list of field texts) the change store in CHANGE_STORE_DATABASE holds
     for products.csv, sorted."""
     source = sql_literal(f"{MODEL_ID}/{PRODUCTS_FILE_ID}")
-    query = f"SELECT key FROM target_anaplan_rows WHERE source = {source} ORDER BY key"
+    query = (
+        "SELECT k.key FROM target_anaplan_keys k JOIN target_anaplan_sources s "
+        f"ON s.id = k.source_id WHERE s.source = {source} ORDER BY k.key"
+    )
     output = pg.sql(query, database=CHANGE_STORE_DATABASE)
     return [json.loads(line) for line in output.splitlines()]
 
@@ -385,3 +388,22 @@ def run_checked(meltano: Meltano, *args: str) -> subprocess.CompletedProcess[str
             f"--- stdout ---\n{result.stdout[-5000:]}\n--- stderr ---\n{result.stderr[-15000:]}"
         )
     return result
+
+
+# Headless Chromium that needs nothing from the network (its background services are off).
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                  "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync")  # fmt: skip
+
+
+def headless_chromium(browser: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run headless Chromium once with a fresh profile (``--dump-dom URL`` prints the page,
+    ``--screenshot=FILE URL`` saves it)."""
+    with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
+        return subprocess.run(
+            [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )

@@ -1,15 +1,20 @@
 """Change tracking: what each data source already holds, so that only changes travel.
 
 The change store (``change_store``, a SQLAlchemy URL: a SQLite file per model by default,
-or PostgreSQL) keeps, per data source, every key loaded and a fingerprint of its row as
-written to the CSV. During a run, each batch of rows is looked up in one query; a row is
-*new* (key never loaded), *changed* (fingerprint differs) or *unchanged*. ``insert`` mode
+or PostgreSQL) keeps, per data source, every key loaded with two 64-bit fingerprints: of
+its row as written to the CSV, and of its record as received (``raw``, salted with what
+turns a record into a row: the schema, the stream's settings, the file's layout). During
+a run, each batch of keys is looked up in one query. A record whose raw fingerprint is the
+stored one is *unchanged* without being formatted at all (a full-table tap resending a
+million rows costs a decode and a look-up each); any other row is formatted, and is *new*
+(key never loaded), *changed* (row fingerprint differs) or *unchanged*. ``insert`` mode
 sends new rows, ``upsert`` new and changed ones, ``all`` everything.
 
-Nothing is written to the store while the run reads: what a batch would change waits in
-the run's scratch file (``Scratch``) and reaches the store in one transaction after the
-commit's imports (and deletes) succeeded. A failed, killed or interrupted run leaves the
-store as it was, so the rerun sends the same rows again.
+What a batch would change is held (on disk, in the run's private files) and reaches the
+store in one transaction after the commit's imports (and deletes) succeeded, on the
+commit's thread while the next batch is read. Until then the batch's rows are judged
+against those held fingerprints, never the store's older ones. A failed, killed or
+interrupted run leaves the store as it was, so the rerun sends the same rows again.
 
 Keys that leave the source (a record with ``_sdc_deleted_at``, a table version closed by
 ACTIVATE_VERSION without them, or a ``full_snapshot`` stream's input ending without them)
@@ -23,20 +28,22 @@ import contextlib
 import hashlib
 import json
 import logging
+import marshal
 import os
 import sqlite3
-import zlib
+import tempfile
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
-from urllib.parse import quote
+from typing import TYPE_CHECKING, Any, Literal
 
-import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+import msgspec
+import xxhash
 
 from target_anaplan.errors import TargetAnaplanError
+
+if TYPE_CHECKING:
+    from target_anaplan.change_store import ChangeStore
 
 logger = logging.getLogger(__name__)
 
@@ -44,26 +51,12 @@ LOOKUP_BATCH = 1000  # keys per look-up query (the formatter's batch)
 WRITE_BATCH = 10_000  # rows per executemany
 Mode = Literal["insert", "upsert", "all"]
 Deletes = Literal["ignore", "delete", "clear"]
-
-_METADATA = sa.MetaData()
-ROWS = sa.Table(
-    "target_anaplan_rows",
-    _METADATA,
-    sa.Column("source", sa.String(200), primary_key=True),
-    sa.Column("key", sa.Text, primary_key=True),
-    sa.Column("fingerprint", sa.String(32), nullable=False),
-    sa.Column("loaded_at", sa.DateTime(timezone=True), nullable=False),
-)
+# Bump when a record's raw fingerprint would no longer stand for the same row.
+RAW_VERSION = 1
 
 
 class ChangeStoreError(TargetAnaplanError):
     """The change store cannot be opened, read or written."""
-
-
-def default_store_url(model_id: str) -> str:
-    """A SQLite file per model under the user's data directory (works with no setup)."""
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return f"sqlite:///{Path(base) / 'target-anaplan' / 'changes' / f'{model_id}.sqlite'}"
 
 
 def source_id(model_id: str, file_id: str) -> str:
@@ -71,277 +64,29 @@ def source_id(model_id: str, file_id: str) -> str:
     return f"{model_id}/{file_id}"
 
 
-def fingerprint(row: str) -> str:
-    """A row's fingerprint: 128 bits of BLAKE2b of its CSV text."""
-    return hashlib.blake2b(row.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+def fingerprints(rows: Iterable[str]) -> list[int]:
+    """Each row's fingerprint: 63 bits of XXH3 of its CSV text (a signed 64-bit integer
+    in any database)."""
+    hash64 = xxhash.xxh3_64_intdigest
+    return [hash64(row.encode("utf-8", "surrogatepass")) >> 1 for row in rows]
 
 
-def _shown(url: str) -> str:
-    """The URL without its password, for messages."""
-    try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except sa.exc.ArgumentError:
-        return "(a URL SQLAlchemy cannot read)"
+def raw_fingerprints(salt: int, records: Iterable[msgspec.Raw]) -> list[int]:
+    """Each record's raw fingerprint: 63 bits of XXH3, seeded with ``salt`` (what turns a
+    record into a row), of its JSON text as the tap sent it."""
+    hash64 = xxhash.xxh3_64_intdigest
+    return [hash64(record, salt) >> 1 for record in records]
 
 
-def _store_error(shown: str, what: str, error: BaseException) -> ChangeStoreError:
-    detail = str(getattr(error, "orig", None) or error).splitlines()[0][:200]
-    hint = (
-        " Install the PostgreSQL driver with `pip install target-anaplan[postgres]`."
-        if isinstance(error, ImportError)
-        else ""
-    )
-    return ChangeStoreError(
-        f"The change store {shown} {what} ({type(error).__name__}: {detail}). Check "
-        f"the setting `change_store`.{hint}"
-    )
-
-
-def probe_store(url: str) -> str:
-    """What a run would find in the change store at ``url``, read without creating or
-    writing anything (``target-anaplan-admin check``); ChangeStoreError if a run could not
-    open it."""
-    shown = _shown(url)
-    try:
-        sqlite_file = _sqlite_file(sa.engine.make_url(url))
-        if sqlite_file is not None and not sqlite_file.exists():
-            _check_creatable(sqlite_file, shown)
-            return f"{shown}: does not exist yet; the first run creates it"
-        engine = _read_only(sqlite_file) if sqlite_file is not None else sa.create_engine(url)
-    except (sa.exc.SQLAlchemyError, ImportError) as error:
-        raise _store_error(shown, "cannot be opened", error) from None
-    try:
-        with engine.connect() as connection:
-            if not sa.inspect(connection).has_table(ROWS.name):
-                return f"{shown}: reachable, tracks nothing yet"
-            query = sa.select(sa.func.count(sa.distinct(ROWS.c.source)), sa.func.count())
-            sources, keys = connection.execute(query.select_from(ROWS)).one()
-    except (sa.exc.SQLAlchemyError, OSError) as error:
-        raise _store_error(shown, "cannot be read", error) from None
-    finally:
-        engine.dispose()
-    return f"{shown}: reachable, tracks {keys} keys of {sources} data sources"
-
-
-def _sqlite_file(url: sa.engine.URL) -> Path | None:
-    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
-        return None
-    return Path(str(url.database)).expanduser()
-
-
-def _read_only(path: Path) -> sa.engine.Engine:
-    """An engine on an existing SQLite file that cannot write it (waits for a writer)."""
-    uri = f"file:{quote(str(path))}?mode=ro"
-    return sa.create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True, timeout=60))
-
-
-def _check_creatable(path: Path, shown: str) -> None:
-    """A run creates a missing SQLite store, and the directories above it."""
-    existing = path.parent
-    while not existing.exists():
-        existing = existing.parent
-    if not (existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)):
-        raise ChangeStoreError(
-            f"The change store {shown} cannot be created: {existing} is not a writable "
-            "directory. Check the setting `change_store` (default: under $XDG_DATA_HOME)."
-        )
-
-
-class ChangeStore:
-    """Keys and row fingerprints per data source, in the database at ``url``.
-
-    ``read_only`` (a dry run) never creates, migrates or writes the store: a SQLite file is
-    opened read-only, and a store that does not exist yet, or has no table yet, reads as
-    empty (everything is new), as the first real run would find it.
-    """
-
-    def __init__(self, url: str, *, read_only: bool = False) -> None:
-        self.url = url
-        self._shown = _shown(url)
-        self.read_only = read_only
-        self._empty = False  # read-only, and nothing tracked yet: no file or no table
-        self._engine: sa.engine.Engine | None = None
-        if read_only:
-            self._open_read_only()
-            return
-        try:
-            parsed = sa.engine.make_url(url)
-            if parsed.get_backend_name() == "sqlite" and parsed.database:
-                Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            engine = self._engine = sa.create_engine(url)
-            self.is_postgresql = engine.dialect.name == "postgresql"
-            if engine.dialect.name == "sqlite":
-                sa.event.listen(engine, "connect", _sqlite_pragmas)
-            _METADATA.create_all(engine)
-        except (sa.exc.SQLAlchemyError, ImportError, OSError) as error:
-            raise self._failure("cannot be opened", error) from None
-
-    def _open_read_only(self) -> None:
-        self.is_postgresql = False
-        try:
-            sqlite_file = _sqlite_file(sa.engine.make_url(self.url))
-            if sqlite_file is not None and not sqlite_file.exists():
-                self._empty = True
-                return
-            engine = self._engine = (
-                _read_only(sqlite_file) if sqlite_file is not None else sa.create_engine(self.url)
-            )
-            self.is_postgresql = engine.dialect.name == "postgresql"
-            with engine.connect() as connection:
-                self._empty = not sa.inspect(connection).has_table(ROWS.name)
-        except (sa.exc.SQLAlchemyError, ImportError, OSError) as error:
-            raise self._failure("cannot be opened", error) from None
-
-    def _failure(self, what: str, error: BaseException) -> ChangeStoreError:
-        return _store_error(self._shown, what, error)
-
-    @property
-    def _store_engine(self) -> sa.engine.Engine:
-        assert self._engine is not None  # only a read-only store with nothing in it has none
-        return self._engine
-
-    def _writable(self) -> sa.engine.Engine:
-        if self.read_only:
-            raise RuntimeError(f"The change store {self._shown} was opened read-only.")
-        return self._store_engine
-
-    def lookup(self, source: str, keys: Sequence[str]) -> dict[str, str]:
-        """Key -> fingerprint for those of ``keys`` the data source holds (one query)."""
-        if self._empty:
-            return {}
-        query = sa.select(ROWS.c.key, ROWS.c.fingerprint).where(
-            ROWS.c.source == source, ROWS.c.key.in_(list(keys))
-        )
-        try:
-            with self._store_engine.connect() as connection:
-                return {key: fp for key, fp in connection.execute(query)}
-        except sa.exc.SQLAlchemyError as error:
-            raise self._failure("cannot be read", error) from None
-
-    def count(self, source: str) -> int:
-        """How many keys the data source holds."""
-        if self._empty:
-            return 0
-        query = sa.select(sa.func.count()).select_from(ROWS).where(ROWS.c.source == source)
-        try:
-            with self._store_engine.connect() as connection:
-                return int(connection.execute(query).scalar_one())
-        except sa.exc.SQLAlchemyError as error:
-            raise self._failure("cannot be read", error) from None
-
-    def keys(self, source: str, batch: int = LOOKUP_BATCH) -> Iterator[list[str]]:
-        """Every key of the data source, in order, a batch at a time (memory stays flat)."""
-        if self._empty:
-            return
-        after = ""
-        while True:
-            query = (
-                sa.select(ROWS.c.key)
-                .where(ROWS.c.source == source, ROWS.c.key > after)
-                .order_by(ROWS.c.key)
-                .limit(batch)
-            )
-            try:
-                with self._store_engine.connect() as connection:
-                    page = list(connection.execute(query).scalars())
-            except sa.exc.SQLAlchemyError as error:
-                raise self._failure("cannot be read", error) from None
-            if not page:
-                return
-            yield page
-            after = page[-1]
-
-    def record(
-        self,
-        source: str,
-        loaded: Iterable[Sequence[tuple[str, str]]],
-        removed: Iterable[Sequence[str]] = (),
-    ) -> None:
-        """In one transaction: the (key, fingerprint) batches loaded, the keys removed."""
-        now = datetime.now(timezone.utc)
-        insert = (postgresql.insert if self.is_postgresql else sqlite.insert)(ROWS)
-        upsert = insert.on_conflict_do_update(
-            index_elements=[ROWS.c.source, ROWS.c.key],
-            set_={"fingerprint": insert.excluded.fingerprint, "loaded_at": now},
-        )
-        try:
-            with self._writable().begin() as connection:
-                for batch in loaded:
-                    rows = [
-                        {"source": source, "key": k, "fingerprint": f, "loaded_at": now}
-                        for k, f in batch
-                    ]
-                    if rows:
-                        connection.execute(upsert, rows)
-                for keys in removed:
-                    if keys:
-                        connection.execute(
-                            ROWS.delete().where(ROWS.c.source == source, ROWS.c.key.in_(keys))
-                        )
-        except sa.exc.SQLAlchemyError as error:
-            raise self._failure("cannot be written", error) from None
-
-    def forget(self, source: str) -> int:
-        """Delete everything known of a data source; returns how many keys it held."""
-        try:
-            with self._writable().begin() as connection:
-                return int(
-                    connection.execute(ROWS.delete().where(ROWS.c.source == source)).rowcount
-                )
-        except sa.exc.SQLAlchemyError as error:
-            raise self._failure("cannot be written", error) from None
-
-    def sources(self) -> list[tuple[str, int]]:
-        """Every data source the store tracks, with its number of keys."""
-        if self._empty:
-            return []
-        query = sa.select(ROWS.c.source, sa.func.count()).group_by(ROWS.c.source)
-        try:
-            with self._store_engine.connect() as connection:
-                return [(s, int(n)) for s, n in connection.execute(query)]
-        except sa.exc.SQLAlchemyError as error:
-            raise self._failure("cannot be read", error) from None
-
-    @contextlib.contextmanager
-    def advisory_lock(self, name: str) -> Iterator[bool]:
-        """Hold a PostgreSQL advisory lock named ``name`` (yields False elsewhere).
-
-        Unlike the per-machine file lock, it keeps runs on different machines that share
-        the store from uploading the same file at once.
-        """
-        if not self.is_postgresql:
-            yield False
-            return
-        lock_id = zlib.crc32(name.encode()) - 2**31  # PostgreSQL's lock ids are signed 64-bit
-        try:
-            connection = self._store_engine.connect()
-            connection.execute(sa.text("SELECT pg_advisory_lock(:id)"), {"id": lock_id})
-        except sa.exc.SQLAlchemyError as error:
-            raise self._failure("cannot be locked", error) from None
-        try:
-            yield True
-        finally:
-            with contextlib.suppress(sa.exc.SQLAlchemyError):
-                connection.execute(sa.text("SELECT pg_advisory_unlock(:id)"), {"id": lock_id})
-            connection.close()
-
-    def close(self) -> None:
-        """Release pooled connections."""
-        if self._engine is not None:
-            self._engine.dispose()
-
-
-def _sqlite_pragmas(connection: Any, _record: Any) -> None:
-    """Several runs may share a SQLite store: wait for each other instead of failing."""
-    cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=60000")
-    cursor.close()
+def salt(*parts: Any) -> int:
+    """A seed for raw fingerprints from what makes a record's row (JSON-able parts)."""
+    text = json.dumps([RAW_VERSION, *parts], sort_keys=True, default=str)
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
 
 
 class Scratch:
-    """A run's private working set on disk, per stream: keys seen, rows sent but not yet
-    committed (with their fingerprints), and keys gone from the source.
+    """A run's private working set on disk, per stream: keys seen and keys gone from the
+    source (for deletes).
 
     A plain SQLite file next to the spool files, written with the standard library's
     driver: it is private to the run and thrown away with it, so it needs no portability,
@@ -356,8 +101,6 @@ class Scratch:
             """
             PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;
             CREATE TABLE seen (stream TEXT, key TEXT, PRIMARY KEY (stream, key)) WITHOUT ROWID;
-            CREATE TABLE pending (stream TEXT, key TEXT, fp TEXT, line INTEGER,
-                PRIMARY KEY (stream, key)) WITHOUT ROWID;
             CREATE TABLE gone (stream TEXT, key TEXT, PRIMARY KEY (stream, key)) WITHOUT ROWID;
             """
         )
@@ -370,31 +113,6 @@ class Scratch:
     def seen(self, stream: str, keys: Sequence[str]) -> set[str]:
         """Which of ``keys`` were seen in this run."""
         return {key for (key,) in self._among("SELECT key FROM seen", stream, keys)}
-
-    def hold(self, stream: str, rows: Iterable[tuple[str, str, int]]) -> None:
-        """Rows spooled (key, fingerprint, row number in the upload): the store learns them
-        when the commit succeeds."""
-        self._db.executemany(
-            "INSERT OR REPLACE INTO pending VALUES (?, ?, ?, ?)",
-            ((stream, k, f, n) for k, f, n in rows),
-        )
-
-    def held(self, stream: str, keys: Sequence[str]) -> dict[str, str]:
-        """Key -> fingerprint for those of ``keys`` spooled and not yet committed."""
-        return dict(self._among("SELECT key, fp FROM pending", stream, keys))
-
-    def held_rows(
-        self, stream: str, not_loaded: Collection[int] = ()
-    ) -> Iterator[list[tuple[str, str]]]:
-        """The held (key, fingerprint) rows of a stream, in batches, less those at the
-        upload's row numbers ``not_loaded``."""
-        cursor = self._db.execute("SELECT key, fp, line FROM pending WHERE stream = ?", (stream,))
-        while batch := cursor.fetchmany(WRITE_BATCH):
-            yield [(key, fp) for key, fp, line in batch if line not in not_loaded]
-
-    def release(self, stream: str) -> None:
-        """The held rows are committed (or dropped)."""
-        self._db.execute("DELETE FROM pending WHERE stream = ?", (stream,))
 
     def mark_gone(self, stream: str, keys: Iterable[str]) -> None:
         self._db.executemany(
@@ -427,6 +145,43 @@ class Scratch:
         self._db.close()
 
 
+Loaded = tuple[str, int, "int | None"]  # a row held for the store: key, fingerprints
+
+
+class HeldRows:
+    """The rows a stream's next commit would teach the store, on disk (memory stays flat
+    whatever the batch): appended a batch at a time, read back once the commit succeeded,
+    in the layout the store writes (so that a commit copies no row)."""
+
+    def __init__(self, directory: Path) -> None:
+        fd, self._path = tempfile.mkstemp(prefix="target-anaplan-held-", dir=directory)
+        self._file = os.fdopen(fd, "w+b")
+        self.count = 0
+
+    def add(self, loaded: list[Loaded], lines: list[int]) -> None:
+        """Rows (key, fingerprint, raw fingerprint) at their row numbers in the upload (-1:
+        not sent, only their record is new)."""
+        if loaded:
+            data = marshal.dumps((loaded, lines))
+            self._file.write(len(data).to_bytes(8, "little") + data)
+            self.count += len(loaded)
+
+    def batches(self, not_loaded: Collection[int] = ()) -> Iterator[list[Loaded]]:
+        """The held rows in batches, less those at the upload's row numbers ``not_loaded``."""
+        self._file.flush()
+        self._file.seek(0)
+        while size := int.from_bytes(self._file.read(8), "little"):
+            loaded, lines = marshal.loads(self._file.read(size))
+            if not_loaded:
+                loaded = [row for row, n in zip(loaded, lines, strict=True) if n not in not_loaded]
+            yield loaded
+
+    def close(self) -> None:
+        self._file.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._path)
+
+
 @dataclass
 class ChangeCounts:
     """What change tracking decided in one run, for the log and the run summary."""
@@ -446,59 +201,195 @@ class ChangeCounts:
         )
 
 
+@dataclass(frozen=True)
+class Known:
+    """What the store held of some keys (key -> row and raw fingerprints), and how many of
+    the stream's commits it had recorded before it was looked up."""
+
+    rows: dict[str, tuple[int, int | None]]
+    as_of: int
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """The rows one commit would teach the store, set aside when the commit starts (the
+    next batch is tracked meanwhile): held rows on disk, and their keys' fingerprints."""
+
+    held: HeldRows
+    pending: dict[str, int]
+
+
 @dataclass
 class StreamTracking:
     """Change tracking of one stream in one run.
 
-    ``keys`` (the key of each record as text) and ``rows`` (its CSV line) come in batches;
-    ``choose`` returns the lines to spool. ``close_snapshot`` records that the source sent
-    its whole table; at end of input, keys not seen since then are gone.
+    Keys (each record's key as text) and rows (its CSV line) come in batches; ``choose``
+    returns which lines to spool. ``prefilter`` first drops records whose raw fingerprint
+    says they are unchanged, before they are formatted. A commit ``seal``s what the batch
+    would teach the store and, once Anaplan took it, ``record_commit``s it. ``close_snapshot``
+    records that the source sent its whole table; at end of input, keys not seen since then
+    are gone.
     """
 
     store: ChangeStore
     scratch: Scratch
+    directory: Path  # for the held rows' files
     stream: str
     source: str
     mode: Mode
     deletes: Deletes
     full_snapshot: bool = False
     counts: ChangeCounts = field(default_factory=ChangeCounts)
-    known_at_start: int = -1
+    known_at_start: int = field(init=False)  # keys the store held at start
     snapshot_closed: bool = False
     gone_pending: int = 0  # keys gone from the source and not yet deleted or cleared
+    # Insert and upsert: key -> row fingerprint of the rows held for the next commit (and
+    # of commits still running), so a key met twice before the store knows it is judged
+    # against its latest row (bounded by the commit's batch). All mode sends every row
+    # anyway and keeps none of them here.
+    _pending: dict[str, int] = field(default_factory=dict)
+    _running: list[dict[str, int]] = field(default_factory=list)
+    held: HeldRows = field(init=False)
+    recorded: int = 0  # commits recorded in the store so far (a look-up before is stale)
 
     def __post_init__(self) -> None:
         self.known_at_start = self.store.count(self.source)
+        self.held = HeldRows(self.directory)
 
-    def choose(self, keys: Sequence[str], rows: Sequence[str], first_line: int) -> list[int]:
+    @property
+    def filters(self) -> bool:
+        """Whether some rows are not sent (insert and upsert modes)."""
+        return self.mode != "all"
+
+    def look_up(self, keys: Sequence[str]) -> Known:
+        """What the store holds of ``keys`` (one query; safe on another thread)."""
+        as_of = self.recorded  # read first: a commit recorded after it makes this stale
+        return Known(self.store.lookup(self.source, list(dict.fromkeys(keys))), as_of)
+
+    def _still_running(self) -> list[dict[str, int]]:
+        """The fingerprints held for commits running and not yet recorded, oldest first
+        (taken once per batch: a commit's thread drops its own once recorded)."""
+        return [fingerprints for fingerprints in tuple(self._running) if fingerprints]
+
+    def _current(self, keys: Sequence[str], known: Known | None) -> Known:
+        """``known``, or a new look-up if a commit was recorded since it was made. Called
+        after ``_still_running``: a commit whose fingerprints were gone by then had been
+        recorded before, so either the look-up saw its rows or ``recorded`` moved."""
+        if known is None or known.as_of != self.recorded:
+            return self.look_up(keys)
+        return known
+
+    def prefilter(
+        self, keys: Sequence[str], raws: Sequence[int], known: Known
+    ) -> tuple[list[int], Known]:
+        """Which records of a batch need formatting (their indices), given what the store
+        holds of their keys (``look_up``, looked up again if stale); the others are
+        unchanged since their raw fingerprint is the stored one and no commit holds their
+        key (counted, and seen for deletes). Insert and upsert modes only."""
+        held = [self._pending, *self._still_running()] if self._pending else self._still_running()
+        known = self._current(keys, known)
+        stored_rows = known.rows
+        kept: list[int] = []
+        unchanged: list[str] = []
+        for index, (key, raw) in enumerate(zip(keys, raws, strict=True)):
+            stored = stored_rows.get(key)
+            if (
+                stored is not None
+                and stored[1] == raw
+                and not (held and any(key in fingerprints for fingerprints in held))
+            ):
+                unchanged.append(key)
+            else:
+                kept.append(index)
+        self.counts.unchanged += len(unchanged)
+        if unchanged and self.deletes != "ignore":
+            self.scratch.see(self.stream, unchanged)
+        return kept, known
+
+    def choose(
+        self,
+        keys: Sequence[str],
+        rows: Sequence[str],
+        first_line: int,
+        raws: Sequence[int | None] | None = None,
+        known: Known | None = None,
+    ) -> list[int]:
         """Which rows of a batch to send (their indices), by the stream's mode; what they
         would change is held until the commit succeeds. ``first_line`` is the row number
-        (0-based, in the upload) the first row sent will have."""
+        (0-based, in the upload) the first row sent will have; ``raws`` the records' raw
+        fingerprints, if known; ``known`` what the store holds of the keys, if looked up."""
         if self.deletes != "ignore":
             self.scratch.see(self.stream, keys)
-        distinct = list(dict.fromkeys(keys))
-        known = self.store.lookup(self.source, distinct)
-        known.update(self.scratch.held(self.stream, distinct))
+        running = self._still_running()
+        stored_rows = self._current(keys, known).rows
+        pending = self._pending
+        if not stored_rows and _all_new(keys, [pending, *running]):
+            return self._choose_new(keys, rows, first_line, raws)
+        filters = self.filters
+        counts = self.counts
+        insert = self.mode == "insert"
         chosen: list[int] = []
-        held: list[tuple[str, str, int]] = []
-        for index, (key, row) in enumerate(zip(keys, rows, strict=True)):
-            print_ = fingerprint(row)
-            before = known.get(key)
+        loaded: list[Loaded] = []  # what the store learns once the commit succeeded
+        lines: list[int] = []  # their row numbers in the upload (-1: not sent)
+        if raws is None:
+            raws = [None] * len(keys)
+        for index, (key, print_, raw) in enumerate(
+            zip(keys, fingerprints(rows), raws, strict=True)
+        ):
+            stored = stored_rows.get(key)
+            before = pending.get(key)
+            if before is None and running:
+                before = _latest(key, running)
+            if before is None and stored is not None:
+                before = stored[0]
             if before is None:
-                self.counts.new += 1
+                counts.new += 1
             elif before != print_:
-                self.counts.changed += 1
-                if self.mode == "insert":
+                counts.changed += 1
+                if insert:
                     continue
             else:
-                self.counts.unchanged += 1
-                if self.mode != "all":
+                counts.unchanged += 1
+                if filters:
+                    if raw is not None and stored is not None and stored[1] != raw:
+                        loaded.append((key, print_, raw))  # same row, record now known
+                        lines.append(-1)
                     continue
-            known[key] = print_
-            held.append((key, print_, first_line + len(chosen)))
+            if filters:
+                pending[key] = print_
+            loaded.append((key, print_, raw))
+            lines.append(first_line + len(chosen))
             chosen.append(index)
-        self.scratch.hold(self.stream, held)
+        self.held.add(loaded, lines)
         return chosen
+
+    def _choose_new(
+        self,
+        keys: Sequence[str],
+        rows: Sequence[str],
+        first_line: int,
+        raws: Sequence[int | None] | None,
+    ) -> list[int]:
+        """``choose`` for a batch of new rows only: every one is sent."""
+        prints = fingerprints(rows)
+        self.counts.new += len(keys)
+        if self.filters:
+            self._pending.update(zip(keys, prints, strict=True))
+        raws = [None] * len(keys) if raws is None else raws
+        self.held.add(
+            list(zip(keys, prints, raws, strict=True)),
+            list(range(first_line, first_line + len(keys))),
+        )
+        return list(range(len(keys)))
+
+    def seal(self) -> Sealed:
+        """Set aside what the batch being committed would teach the store; the next batch
+        is tracked in fresh places meanwhile."""
+        sealed = Sealed(self.held, self._pending)
+        self._running.append(sealed.pending)
+        self.held = HeldRows(self.directory)
+        self._pending = {}
+        return sealed
 
     def mark_gone(self, keys: Sequence[str]) -> None:
         """Records the source says were deleted (``_sdc_deleted_at``)."""
@@ -523,29 +414,75 @@ class StreamTracking:
         """The keys gone from the source, in batches."""
         return self.scratch.gone(self.stream)
 
-    def record_commit(self, *, with_gone: bool = False, not_loaded: Collection[int] = ()) -> None:
-        """The commit's imports succeeded: the store learns its rows, but those at the
-        upload's row numbers ``not_loaded`` (and the gone keys it deleted or cleared), in
-        one transaction."""
+    def record_commit(
+        self, sealed: Sealed, *, with_gone: bool = False, not_loaded: Collection[int] = ()
+    ) -> None:
+        """The commit's imports (or deletes) succeeded: the store learns its rows, but those
+        at the upload's row numbers ``not_loaded`` (and the gone keys it deleted or
+        cleared, ``with_gone``), in one transaction."""
         removed = self.scratch.gone(self.stream) if with_gone else ()
-        loaded = self.scratch.held_rows(self.stream, not_loaded)
         try:
-            self.store.record(self.source, loaded, removed)
+            self.store.record(self.source, sealed.held.batches(not_loaded), removed)
         except ChangeStoreError as error:
             raise ChangeStoreError(
                 f"Anaplan took the commit of stream {self.stream!r}, but it could not be "
                 f"recorded: {error} The next run sends these rows again (imports update "
                 "rows, so that is safe)."
             ) from None
-        self.scratch.release(self.stream)
+        self.recorded += 1  # before the fingerprints go: see ``_current``
+        self.forget_commit(sealed)
         if with_gone:
             self.counts.deleted += self.gone_pending
             self.scratch.forget_gone(self.stream)
             self.gone_pending = 0
 
-    def forget_commit(self) -> None:
-        """The commit's rows are not recorded: the next run sends them again."""
-        self.scratch.release(self.stream)
+    def forget_commit(self, sealed: Sealed) -> None:
+        """The commit's rows are recorded, or will not be (the next run sends them again)."""
+        sealed.held.close()
+        if sealed.pending in self._running:
+            self._running.remove(sealed.pending)
+
+    def finish(self) -> None:
+        """At the end of a run that committed everything: rows held without being sent (an
+        unchanged row whose record is now known) are recorded, so the next run skips them
+        before formatting. Nothing held was sent, so nothing is marked as loaded here."""
+        if self.held.count and not self.store.read_only:
+            self.record_commit(self.seal())
+
+    def close(self) -> None:
+        self.held.close()
+
+
+def _latest(key: str, held: Sequence[dict[str, int]]) -> int | None:
+    """The fingerprint of the key's newest row held by a running commit, if any."""
+    for fingerprints in reversed(held):
+        found = fingerprints.get(key)
+        if found is not None:
+            return found
+    return None
+
+
+def _all_new(keys: Sequence[str], held: Sequence[dict[str, int]]) -> bool:
+    """Whether no key of a batch the store does not hold was met before in this run (nor
+    twice in the batch): then every row is new, as a first load's are."""
+    distinct = set(keys)
+    return len(distinct) == len(keys) and all(
+        fingerprints.keys().isdisjoint(distinct) for fingerprints in held
+    )
+
+
+def key_texts(columns: Sequence[Sequence[str]]) -> list[str]:
+    """Each row's key (``key_text``) from the key fields' texts, a column each. Texts JSON
+    writes as they are (no quote, backslash or control character) are wrapped directly,
+    which is ten times faster than encoding each key."""
+    if not columns:
+        return []
+    joined = "".join("".join(column) for column in columns)
+    if '"' in joined or "\\" in joined or not joined.isprintable():
+        return [key_text(values) for values in zip(*columns, strict=True)]
+    if len(columns) == 1:
+        return ['["' + value + '"]' for value in columns[0]]
+    return ['["' + '","'.join(values) + '"]' for values in zip(*columns, strict=True)]
 
 
 def key_text(values: Sequence[str]) -> str:

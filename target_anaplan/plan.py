@@ -105,8 +105,9 @@ class LoadPlan:
     """Commits streams in plan order and runs the run-level actions after them.
 
     ``loads`` is the run's live mapping of stream to load (loads appear as their first
-    SCHEMA arrives); ``on_commit`` is called after every commit cascade, so the run can
-    emit the latest STATE as soon as nothing is pending.
+    SCHEMA arrives); ``on_commit`` is called after every commit cascade, and from a commit
+    thread when a commit left running succeeded, so the run can emit the newest STATE whose
+    records are all committed.
     """
 
     def __init__(
@@ -127,16 +128,20 @@ class LoadPlan:
 
     @property
     def after_load_due(self) -> bool:
-        """Whether run-level actions still have to run (something was committed in this run)."""
+        """Whether run-level actions still have to run (rows were sent in this run)."""
         return bool(self.after_load) and self.committed_rows > 0 and not self._after_load_done
 
-    def commit_through(self, stream: str) -> None:
-        """Commit ``stream``, after every stream before it in the plan that holds rows."""
+    def commit_through(self, stream: str, *, wait: bool = True) -> None:
+        """Commit ``stream``, after every stream before it in the plan that holds rows (their
+        commits done first). ``wait`` False leaves ``stream``'s own commit running while the
+        next batch is read (a full batch of insert or upsert mode); the state is offered
+        again when it succeeded."""
         with self._lock:
             for name in self.order[: self.order.index(stream) + 1]:
                 load = self._loads.get(name)
                 if load is not None and (name == stream or load.pending_rows):
-                    self.committed_rows += load.commit()
+                    last = name == stream
+                    self.committed_rows += load.commit(wait=wait or not last, then=self._on_commit)
         self._on_commit()
 
     def run_after_load(self) -> None:

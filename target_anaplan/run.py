@@ -2,13 +2,16 @@
 signals and cleanup.
 
 The run is the only object that knows every stream. The SDK's Target hands it each
-stream when a schema arrives and asks it, before writing a STATE message, whether every
-row received so far is committed in Anaplan.
+stream when a schema arrives and each STATE message; the run writes a STATE once every
+record received before it is committed in Anaplan (``state_gate``).
 """
 
 from __future__ import annotations
 
 import atexit
+import copy
+import functools
+import json
 import logging
 import shutil
 import tempfile
@@ -17,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from singer_sdk.sinks import Sink
 
@@ -27,13 +31,7 @@ from target_anaplan.anaplan.models import DataSourceTarget
 from target_anaplan.anaplan.regions import resolve_hosts
 from target_anaplan.anaplan.retry import RetryPolicy
 from target_anaplan.anaplan.tasks import cancel_running_tasks
-from target_anaplan.changes import (
-    ChangeStore,
-    Scratch,
-    StreamTracking,
-    default_store_url,
-    source_id,
-)
+from target_anaplan.changes import Scratch, StreamTracking, source_id
 from target_anaplan.deletes import Deleter, FlagThenDeleteAction, ListApiDeleter
 from target_anaplan.errors import ConfigError, DeleteGuardError, one_line
 from target_anaplan.file_lock import DEFAULT_LOCK_DIR
@@ -43,7 +41,11 @@ from target_anaplan.reader import InputPosition
 from target_anaplan.report import Progress, RunReport
 from target_anaplan.settings import Settings, StreamSettings
 from target_anaplan.sinks import AnaplanSink, NullSink, StreamWiring
+from target_anaplan.state_gate import StateGate
 from target_anaplan.validation import Validators
+
+if TYPE_CHECKING:
+    from target_anaplan.change_store import ChangeStore
 
 logger = logging.getLogger(__name__)
 # The stream `meltano config test` sends: a connection check, not data to load.
@@ -60,6 +62,15 @@ class Resolution:
     order: list[str]
     after_load: list[RunLevelAction]
     deleters: dict[str, Deleter]  # streams with `deletes: delete`
+
+    def shares_file(self, stream: str) -> bool:
+        """Whether another stream of the run loads the stream's file (its commits and theirs
+        then take turns on it)."""
+
+        def where(name: str) -> tuple[str, str]:
+            return self.rules[name].model.model_id, self.data_sources[name].file_id
+
+        return sum(where(name) == where(stream) for name in self.data_sources) > 1
 
 
 def build_client(settings: Settings) -> AnaplanClient:
@@ -97,12 +108,13 @@ class Run:
         self,
         settings: Settings,
         position: InputPosition,
-        emit_state: Callable[[], None] = lambda: None,
+        write_state: Callable[[dict[str, Any]], None] = lambda state: None,
     ) -> None:
         self.settings = settings
         self.position = position
-        # Writes the latest STATE if the gate lets it through (the Target's writer).
-        self._emit_state = emit_state
+        self._write_state = write_state  # the SDK's writer of a STATE line
+        self._emitted: str | None = None
+        self._emitting = threading.RLock()  # a signal may arrive while it is held
         self._plan: LoadPlan | None = None
         self._stores = _Stores(read_only=settings.dry_run)
         self._scratch: Scratch | None = None
@@ -113,6 +125,7 @@ class Run:
         self._resolution: Resolution | None = None
         self._resolve_lock = threading.Lock()
         self._loads: dict[str, StreamLoad] = {}
+        self._gate = StateGate(self._loads)
         self._sink_classes: dict[str, type[Sink]] = {}
         self._ignored_streams: set[str] = set()
         self._spool_dir: Path | None = None
@@ -179,7 +192,7 @@ class Run:
                 resolution.order,
                 self._loads,
                 after_load=resolution.after_load,
-                on_commit=self._emit_state,
+                on_commit=self.emit_state,
             )
         return self._plan
 
@@ -193,7 +206,7 @@ class Run:
             plan = self.plan
             wiring = StreamWiring(
                 load=load,
-                commit=lambda: plan.commit_through(stream),
+                commit=functools.partial(plan.commit_through, stream),
                 where=self.position.describe,
                 validators=self.validators,
             )
@@ -240,6 +253,7 @@ class Run:
                 track=self._tracking,
                 deleter=resolution.deleters.get(stream),
                 progress=self._progress,
+                early_upload=not resolution.shares_file(stream),
             )
             self._loads[stream] = load
         return load
@@ -253,8 +267,9 @@ class Run:
         if self._scratch is None:
             self._scratch = Scratch(self._spool_directory() / "changes.sqlite")
         return StreamTracking(
-            self._stores.get(self.settings.change_store or default_store_url(rules.model.model_id)),
+            self._stores.get(self.settings.change_store or _default_store(rules.model.model_id)),
             self._scratch,
+            self._spool_directory(),
             stream=stream,
             source=source_id(rules.model.model_id, source.file_id),
             mode=stream_settings.mode,
@@ -295,28 +310,51 @@ class Run:
 
     def pending_rows_of_streams(self) -> dict[str, int]:
         """Rows spooled or queued but not committed, per stream (gone keys aside)."""
-        return {name: load.unsent_rows for name, load in self._loads.items() if load.unsent_rows}
+        loads = tuple(self._loads.items())  # commit threads read it while a stream is added
+        return {name: load.unsent_rows for name, load in loads if load.unsent_rows}
 
     def pending(self) -> dict[str, int]:
         """Rows received but not committed, per stream (lock-free: read by signal handlers)."""
-        return {name: load.pending_rows for name, load in self._loads.items() if load.pending_rows}
+        loads = tuple(self._loads.items())  # commit threads read it while a stream is added
+        return {name: load.pending_rows for name, load in loads if load.pending_rows}
 
-    def state_may_pass(self) -> bool:
-        """Whether a STATE may be emitted now: every row received so far is imported, and
-        the run-level actions have run if anything was committed."""
-        pending = self.pending()
-        if pending:
-            logger.info("State held back until %s are imported.", _describe(pending))
-            return False
-        if self._plan is not None and self._plan.after_load_due:
-            logger.info("State held back until after_load has run.")
-            return False
+    def state_arrived(self, state: dict[str, Any]) -> None:
+        """A STATE message arrived: held until every record before it is committed."""
+        self._gate.arrived(state)
+
+    def emit_state(self) -> None:
+        """Write the newest STATE whose records are all committed, once per value (a commit
+        left running offers it from its own thread)."""
+        with self._emitting:
+            state = self._state_to_emit()
+            if not state:
+                return
+            text = json.dumps(state, sort_keys=True, default=str)
+            if text != self._emitted:
+                self._emitted = text
+                self._write_state(copy.deepcopy(state))
+
+    def _state_to_emit(self) -> dict[str, Any] | None:
+        """The STATE that may be emitted now, if any: the newest whose records are all
+        imported, unless deletes or run-level actions are still due (or a dry run)."""
         if self.settings.dry_run:
             if not self._said_dry_run:
                 self._said_dry_run = True
                 logger.info("Dry run: no STATE is emitted, so the next run sends the same rows.")
-            return False
-        return True
+            return None
+        if self._plan is not None and self._plan.after_load_due:
+            logger.info("State held back until after_load has run.")
+            return None
+        gone = [name for name, load in tuple(self._loads.items()) if load.gone_pending]
+        if gone:
+            logger.info("State held back until the keys gone from %s are deleted.", ", ".join(gone))
+            return None
+        state = self._gate.ready()
+        if state is None and self._gate.holding:
+            pending = self.pending()
+            if pending:
+                logger.info("State held back until %s are imported.", _describe(pending))
+        return state
 
     def finish(self) -> None:
         """End of input, every stream committed: delete what left the source (child lists
@@ -330,6 +368,7 @@ class Run:
                 load.apply_deletes()
         for stream, load in self._loads.items():
             if load.tracking is not None:
+                load.tracking.finish()
                 logger.info(
                     "Stream %s: %s", stream, load.tracking.counts.describe(load.tracking.mode)
                 )
@@ -338,7 +377,17 @@ class Run:
                 logger.info("Dry run: after_load would run %s", item.action.label)
         else:
             self.plan.run_after_load()
-        self._emit_state()
+        self.emit_state()
+
+    def settle(self) -> None:
+        """After a failure: let the commits left running finish (they hold rows read before
+        it, as a commit that waited would have), and emit the state they cover."""
+        for stream, load in self._loads.items():
+            try:
+                load.finish_running()
+            except Exception as error:  # the run fails for its first error; this one is told
+                logger.error("Stream %s: its last commit failed too: %s", stream, one_line(error))
+        self.emit_state()
 
     def publish_report(self, error: BaseException | None) -> None:
         """The run summary (stderr, METRIC lines, ``run_report_path``), success or failure."""
@@ -361,7 +410,8 @@ class Run:
 
     def terminate(self, signum: int) -> int:
         """Stop at once on a signal: commit nothing partial, cancel running tasks, and emit
-        the state only if nothing is pending. Returns the exit code."""
+        the newest state whose rows are all committed. Returns the exit code."""
+        self.emit_state()
         pending = self.pending()
         if pending:
             logger.warning(
@@ -379,7 +429,6 @@ class Run:
             pending = {"after_load": 1}
         else:
             logger.info("Received signal %d with every received row committed.", signum)
-            self._emit_state()
         # Before close (which ends the HTTP session): an import left running would load
         # rows whose state is never emitted, or later import the next run's upload.
         if self._resolution is not None:
@@ -431,6 +480,8 @@ class _Stores:
         self._stores: dict[str, ChangeStore] = {}
 
     def get(self, url: str) -> ChangeStore:
+        from target_anaplan.change_store import ChangeStore  # noqa: PLC0415 (SQLAlchemy: only runs that track changes load it)
+
         store = self._stores.get(url)
         if store is None:
             store = self._stores[url] = ChangeStore(url, read_only=self._read_only)
@@ -538,6 +589,12 @@ class _Models:
                 for name, parent in model.catalog.list_parents(names).items():
                     parents[(model.rules.model.model_id, name)] = parent
         return parents
+
+
+def _default_store(model_id: str) -> str:
+    from target_anaplan.change_store import default_store_url  # noqa: PLC0415 (as in _Stores.get)
+
+    return default_store_url(model_id)
 
 
 def _unmapped_message(stream: str) -> str:

@@ -40,7 +40,9 @@ class StreamWiring:
     """What every sink of one stream is handed when the SDK creates it."""
 
     load: StreamLoad
-    commit: Callable[[], None]  # commit the stream, after what the plan puts before it
+    # Commit the stream after what the plan puts before it; wait=False may leave the
+    # stream's own commit running while the next batch is read.
+    commit: Callable[..., None]
     where: Callable[[], str]  # the record being processed, for messages
     validators: Validators
 
@@ -164,10 +166,10 @@ class AnaplanSink(BatchSink):
             self.load.write(record)
 
     def process_batch(self, context: dict[str, Any]) -> None:
-        """Insert and upsert modes: this drain is one commit. All mode: rows wait for the
-        end of input."""
+        """Insert and upsert modes: this drain is one commit, left running while the next
+        batch is read. All mode: rows wait for the end of input."""
         if self.load.mode != "all":
-            self.wiring.commit()
+            self.wiring.commit(wait=False)
 
     def clean_up(self) -> None:
         """End of input: commit what is left (an all-mode stream whole, once; with change

@@ -49,9 +49,8 @@ def _read_pieces(file: BinaryIO, start: int, end: int) -> Iterator[bytes]:
 class Spool:
     """Rows on disk for one batch; ``chunks()`` reads them back cut at row ends.
 
-    ``rows`` counts the rows of the current batch and ``raw_bytes`` the bytes in the file
-    (preamble included); both restart at ``reset()``. ``replaced_characters`` counts, over
-    the spool's life, characters written as '?' under ``encoding_errors: replace``.
+    ``rows`` counts the rows and ``raw_bytes`` the bytes in the file (preamble included);
+    ``replaced_characters`` the characters written as '?' under ``encoding_errors: replace``.
     ``locate(line, index)``, if given, names the field at a position of a line (see
     ``RowFormatter.locate``) in the message for an unencodable character.
     """
@@ -70,7 +69,6 @@ class Spool:
             raise ValueError("chunk_size_bytes must be at least 1.")
         self.encoding = encoding
         self.rows = 0
-        self.raw_bytes = 0
         self.replaced_characters = 0
         self._codec = python_codec(encoding)
         # Rows can be encoded together unless the codec writes a byte order mark per call.
@@ -82,9 +80,10 @@ class Spool:
         fd, self.path = tempfile.mkstemp(prefix="target-anaplan-", suffix=".csv", dir=directory)
         self._file = os.fdopen(fd, "w+b", buffering=_BUFFER_BYTES)
         self._finalizer = weakref.finalize(self, _discard, self._file, self.path)
-        self._cuts: list[int] = []
+        self._file.write(self._preamble)
+        self.raw_bytes = len(self._preamble)
+        self._cuts: list[int] = []  # where chunks after the first start
         self._chunk_start = 0
-        self._start()
 
     def write(
         self, line: str, *, record_number: int, describe: Callable[[], str] | None = None
@@ -127,7 +126,7 @@ class Spool:
     def chunks(self) -> Iterator[bytes]:
         """The file's bytes in chunks cut at row ends; each call reads from the start again.
 
-        The chunks are those of the rows written before the call; do not write or reset
+        The chunks are those of the rows written before the call; do not write
         while iterating.
         """
         return (b"".join(pieces) for pieces in self.chunk_pieces())
@@ -135,18 +134,29 @@ class Spool:
     def chunk_pieces(self) -> Iterator[Iterator[bytes]]:
         """Like ``chunks``, each chunk as its pieces: read each one before the next chunk."""
         self._file.flush()
-        return _read_chunks(self.path, [0, *self._cuts, self.raw_bytes])
+        return _read_chunks(self.path, self._bounds())
 
     @property
     def chunk_count(self) -> int:
         """How many chunks the rows written so far make."""
         return len(self._cuts) + 1
 
-    def reset(self) -> None:
-        """Empty the spool for the next batch, keeping the preamble."""
-        self._file.seek(0)
-        self._file.truncate()
-        self._start()
+    @property
+    def finished_chunks(self) -> int:
+        """How many chunks are whole already: every chunk but the one being written."""
+        return len(self._cuts)
+
+    def flush(self) -> None:
+        """Write what is buffered to the file, so that another reader sees every row."""
+        self._file.flush()
+
+    def chunk_at(self, index: int) -> Iterator[bytes]:
+        """Chunk ``index`` in pieces, read through its own handle (so another thread may
+        read a finished chunk while rows are appended; ``flush`` first)."""
+        bounds = self._bounds()
+        start, end = bounds[index], bounds[index + 1]
+        with open(self.path, "rb") as file:
+            yield from _read_pieces(file, start, end)
 
     def close(self) -> None:
         """Delete the file; safe to call more than once."""
@@ -157,12 +167,9 @@ class Spool:
         """Whether ``close()`` ran."""
         return not self._finalizer.alive
 
-    def _start(self) -> None:
-        self._file.write(self._preamble)
-        self.rows = 0
-        self.raw_bytes = len(self._preamble)
-        self._cuts = []
-        self._chunk_start = 0
+    def _bounds(self) -> list[int]:
+        """Where each chunk starts, and the end of the last one."""
+        return [0, *self._cuts, self.raw_bytes]
 
     def _encode(
         self, text: str, *, record_number: int, describe: Callable[[], str] | None

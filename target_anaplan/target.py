@@ -9,7 +9,7 @@ rows are imported, and exiting 0 after a failed drain on SIGTERM.
 from __future__ import annotations
 
 import copy
-import json
+import functools
 import os
 import sys
 from typing import IO, TYPE_CHECKING, Any, ClassVar, cast
@@ -63,15 +63,20 @@ class TargetAnaplan(Target):
 
     def __init__(self, **kwargs: Any) -> None:
         self.run: Run | None = None  # a signal may arrive before the run exists
-        self._emitted: str | None = None
         super().__init__(**kwargs)
         reader = cast("MessageReader", self.message_reader)
         for warning in unknown_settings(self.config, self.about_properties()):
             self.logger.warning("%s", warning)
-        self.run = Run(Settings.from_config(self.config), reader.position, self._emit_latest)
+        writer = functools.partial(Target._write_state_message, self)
+        self.run = Run(Settings.from_config(self.config), reader.position, writer)
         self.records = RecordPath(
-            self, reader.position, super()._process_record_message, lambda: self._sinks_active
+            self,
+            reader.position,
+            super()._process_record_message,
+            lambda: self._sinks_active,
+            reader.deserialize_json,
         )
+        reader.typed = self.records
         # One drain at a time: each commit waits for its imports, and Anaplan runs one task
         # per model at a time, so parallel drains would only queue behind each other while
         # muddling the order in which streams are committed.
@@ -102,6 +107,8 @@ class TargetAnaplan(Target):
             self._run.resolve()
             super().listen(file_input)
         except BaseException as error:
+            if isinstance(error, Exception):
+                self._run.settle()
             self._run.publish_report(error)
             raise
         else:
@@ -130,12 +137,12 @@ class TargetAnaplan(Target):
 
     def _process_schema_message(self, message_dict: dict[str, Any]) -> None:
         """A schema the data source cannot take fails naming its line in the input."""
-        self.records.forget_sinks()
         try:
             super()._process_schema_message(message_dict)
         except ConfigError as exc:
             line = self._run.position.line
             raise ConfigError(f"Line {line} of the input (SCHEMA message): {exc}") from None
+        self.records.schema_changed(str(message_dict["stream"]))
 
     def _process_activate_version_message(self, message_dict: dict[str, Any]) -> None:
         """A table version: after its records, it tells change tracking the table is whole."""
@@ -147,26 +154,17 @@ class TargetAnaplan(Target):
     # State and signals
 
     def _process_state_message(self, message_dict: dict[str, Any]) -> None:
-        """Keep the state, and emit it at once when nothing received is left to commit."""
+        """Keep the state, and emit it at once if every record before it is committed."""
         super()._process_state_message(message_dict)
-        self._emit_latest()
+        self._run.state_arrived(message_dict["value"])
+        self._run.emit_state()
 
     def _write_state_message(self, state: dict[str, Any]) -> None:
         """The SDK's drains end here: emit the state if the run's gate lets it through."""
-        self._emit_latest()
-
-    def _emit_latest(self) -> None:
-        """Write the latest STATE if every row before it is committed, once per value."""
-        state = self._latest_state
-        if not state:
-            return
-        text = json.dumps(state, sort_keys=True, default=str)
-        if text != self._emitted and self._run.state_may_pass():
-            self._emitted = text
-            super()._write_state_message(copy.deepcopy(state))
+        self._run.emit_state()
 
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
-        """Stop at once: commit nothing partial, emit state only if nothing is pending."""
+        """Stop at once: commit nothing partial, emit the newest fully committed state."""
         code = 0 if self.run is None else self.run.terminate(signum)
         sys.stdout.flush()
         sys.stderr.flush()

@@ -133,7 +133,7 @@ def is_multiple(value: Any, divisor: Any) -> bool:
 NumericCheck = Callable[[Any], "str | None"]
 
 
-def _numeric_checks(schema: Mapping[str, Any], draft4: bool) -> list[tuple[str, NumericCheck]]:
+def numeric_checks(schema: Mapping[str, Any], draft4: bool) -> list[tuple[str, NumericCheck]]:
     """(keyword, check) for the numeric keywords of one field's schema; a check gives the
     problem as text, or None. Draft-4 boolean exclusive bounds modify minimum/maximum."""
     checks: list[tuple[str, NumericCheck]] = []
@@ -222,7 +222,7 @@ def _plan(schema: Mapping[str, Any], dialect: Dialect) -> _Checks:
         stripped["$schema"] = DRAFT4
     numeric = {}
     for name, sub in fields.items():
-        checks = _numeric_checks(sub, dialect.draft4)
+        checks = numeric_checks(sub, dialect.draft4)
         if checks:
             numeric[name] = tuple(checks)
             for key in _NUMERIC:

@@ -21,7 +21,7 @@ from target_anaplan.anaplan.credentials import OAuthCredentials
 from target_anaplan.anaplan.models import DataSourceTarget, ModelRef
 from target_anaplan.anaplan.oauth import duration_text, lifespan_margin_s
 from target_anaplan.anaplan.token_store import TokenStore
-from target_anaplan.changes import default_store_url, probe_store
+from target_anaplan.change_store import default_store_url, probe_store
 from target_anaplan.csv_writer import check_columns
 from target_anaplan.errors import TargetAnaplanError, one_line
 from target_anaplan.loading import check_key

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from target_anaplan.changes import ChangeStore, default_store_url, source_id
+from target_anaplan.change_store import ChangeStore, default_store_url
+from target_anaplan.changes import source_id
 from target_anaplan.errors import ConfigError
 from target_anaplan.reader import InputPosition
 from target_anaplan.run import Run

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 
 from target_anaplan.anaplan.auth import Timeout, TokenAuth
 from target_anaplan.anaplan.basic_auth import BasicAuth
-from target_anaplan.anaplan.certificate import CertificateAuth
 from target_anaplan.anaplan.oauth import OAuthRefreshAuth
 from target_anaplan.anaplan.token_store import TokenStore
 
@@ -90,6 +89,9 @@ def make_auth(
             clock=clock,
             timeout_s=timeout_s,
         )
+    # Only for certificate logins: cryptography is a sizeable import at every start.
+    from target_anaplan.anaplan.certificate import CertificateAuth  # noqa: PLC0415
+
     return CertificateAuth(
         session,
         hosts.auth_base_url,

@@ -70,92 +70,120 @@ def upload_file(
     iterator (a generator) is accepted but an upload from it cannot restart. No chunks
     at all uploads an empty file.
     """
-    path = f"{model.path}/files/{file_id}"
     deadline = time.monotonic() + client.retry_policy.deadline_s
-    name = _announce(client, path, file_id)
+    upload = Upload(client, model, file_id, total=total_chunks)
     try:
-        return _send_chunks(client, path, file_id, name, _fresh(chunks), total=total_chunks)
+        return upload.send_all(_fresh(chunks))
     except _RESTARTABLE as error:
         if isinstance(chunks, Iterator) or time.monotonic() >= deadline:
             raise
-        logger.warning("Upload to file %r failed (%s); starting again from chunk 0", name, error)
-        name = _announce(client, path, file_id, until=deadline)
-        return _send_chunks(
-            client, path, file_id, name, _fresh(chunks), total=total_chunks, until=deadline
+        logger.warning(
+            "Upload to file %r failed (%s); starting again from chunk 0", upload.name, error
         )
+        upload = Upload(client, model, file_id, total=total_chunks, until=deadline)
+        return upload.send_all(_fresh(chunks))
+
+
+def restartable(error: BaseException) -> bool:
+    """Whether an upload that failed with ``error`` may start again from chunk 0."""
+    return isinstance(error, _RESTARTABLE)
 
 
 def _fresh(chunks: ChunkSource) -> Iterable[Chunk]:
     return chunks() if callable(chunks) else chunks
 
 
-def _announce(client: AnaplanClient, path: str, file_id: str, *, until: float | None = None) -> str:
-    """Start an upload of unknown length; returns the file's name."""
-    body = client.request("POST", path, json={"chunkCount": -1}, retry_until=until)
-    file = body.get("file") or {}
-    if str(file.get("id")) != file_id:
-        raise AnaplanError(
-            f"Anaplan answered the upload to file {file_id} with file {file.get('id')!r}: "
-            "refusing to create a new file. Check that the file id exists in the model."
+class Upload:
+    """One upload of unknown length: announced when made, then chunks in order, then
+    complete. ``until`` (a monotonic time) ends each call's retries (a restart's)."""
+
+    def __init__(
+        self,
+        client: AnaplanClient,
+        model: ModelRef,
+        file_id: str,
+        *,
+        total: int | None = None,
+        until: float | None = None,
+    ) -> None:
+        self._client = client
+        self._path = f"{model.path}/files/{file_id}"
+        self._file_id = file_id
+        self._until = until
+        self.total = total  # chunks expected, for the progress lines (None: unknown)
+        self.chunks = self.raw_bytes = self.sent_bytes = 0
+        self.name = self._announce()
+
+    def _announce(self) -> str:
+        """Start an upload of unknown length; returns the file's name."""
+        body = self._client.request(
+            "POST", self._path, json={"chunkCount": -1}, retry_until=self._until
         )
-    return str(file.get("name") or file_id)
-
-
-def _send_chunks(
-    client: AnaplanClient,
-    path: str,
-    file_id: str,
-    name: str,
-    chunks: Iterable[Chunk],
-    *,
-    total: int | None,
-    until: float | None = None,
-) -> UploadStats:
-    """Send every chunk, then complete; ``until`` ends each call's retries (a restart)."""
-    count = raw = sent = 0
-    for chunk in _non_empty(chunks):
-        if count == MAX_CHUNKS:
+        file = body.get("file") or {}
+        if str(file.get("id")) != self._file_id:
             raise AnaplanError(
-                f"File {name!r} needs more than Anaplan's {MAX_CHUNKS} chunks per upload; "
+                f"Anaplan answered the upload to file {self._file_id} with file "
+                f"{file.get('id')!r}: refusing to create a new file. Check that the file id "
+                "exists in the model."
+            )
+        return str(file.get("name") or self._file_id)
+
+    def send_all(self, chunks: Iterable[Chunk]) -> UploadStats:
+        """Send every chunk (an empty file if none), then complete."""
+        for chunk in _non_empty(chunks):
+            self.send(chunk)
+        return self.complete()
+
+    def send(self, chunk: Chunk) -> None:
+        """Compress and send the next chunk."""
+        if self.chunks == MAX_CHUNKS:
+            raise AnaplanError(
+                f"File {self.name!r} needs more than Anaplan's {MAX_CHUNKS} chunks per upload; "
                 "raise the chunk size."
             )
         size, compressed = _gzip(chunk)
         try:
-            client.request(
+            self._client.request(
                 "PUT",
-                f"{path}/chunks/{count}",
+                f"{self._path}/chunks/{self.chunks}",
                 data=compressed,
                 headers={"Content-Type": "application/x-gzip"},
                 expect_json=False,
-                retry_until=until,
+                retry_until=self._until,
             )
         except NotFoundError as error:  # the file was found when the upload began
             raise UploadExpiredError(
-                f"Anaplan no longer holds the upload to file {name!r} ({error})"
+                f"Anaplan no longer holds the upload to file {self.name!r} ({error})"
             ) from error
-        count += 1
-        raw += size
-        sent += len(compressed)
+        self.chunks += 1
+        self.raw_bytes += size
+        self.sent_bytes += len(compressed)
         logger.info(
-            "Uploading file %r: chunk %d of %s, %d bytes (%d gzip)",
-            name,
-            count,
-            total or "?",
+            "Uploading file %r: chunk %d %s, %d bytes (%d gzip)",
+            self.name,
+            self.chunks,
+            f"of {self.total}" if self.total else "(more to come)",
             size,
             len(compressed),
         )
-        del compressed  # not held while the next chunk is read and compressed
-    done = client.request(
-        "POST",
-        f"{path}/complete",
-        json={"id": file_id, "name": name, "chunkCount": count},
-        retry_until=until,
-    )
-    _check_complete(done, file_id, count)
-    logger.info(
-        "Uploaded %d chunk(s) to file %r: %d bytes, %d sent compressed", count, name, raw, sent
-    )
-    return UploadStats(chunks=count, raw_bytes=raw, sent_bytes=sent)
+
+    def complete(self) -> UploadStats:
+        """Mark the upload complete (Anaplan then holds exactly the chunks sent)."""
+        done = self._client.request(
+            "POST",
+            f"{self._path}/complete",
+            json={"id": self._file_id, "name": self.name, "chunkCount": self.chunks},
+            retry_until=self._until,
+        )
+        _check_complete(done, self._file_id, self.chunks)
+        logger.info(
+            "Uploaded %d chunk(s) to file %r: %d bytes, %d sent compressed",
+            self.chunks,
+            self.name,
+            self.raw_bytes,
+            self.sent_bytes,
+        )
+        return UploadStats(self.chunks, self.raw_bytes, self.sent_bytes)
 
 
 def _gzip(chunk: Chunk) -> tuple[int, bytes]:

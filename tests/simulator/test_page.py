@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
-import tempfile
 from collections import Counter
 from html.parser import HTMLParser
 
 import pytest
 import requests
 
+from demo.stack import headless_chromium
 from tests.kit.png import Image, read_png
 from tests.kit.simkit import (
     MODEL_ID,
@@ -40,9 +39,6 @@ SALES = SALES_HEADER + (
     "P999,EMEA,1,1.00,Product missing\n"
 )
 WHITE = b"\xff\xff\xff"
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                  "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync")  # fmt: skip
 
 
 @pytest.fixture
@@ -136,15 +132,8 @@ def assert_rendered(image: Image) -> None:
 
 
 def chromium(browser: str, *args: str) -> str:
-    """Run headless Chromium once with a fresh profile; its stdout (the DOM for --dump-dom)."""
-    with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
-        done = subprocess.run(
-            [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+    """Run headless Chromium once; its stdout (the DOM for --dump-dom)."""
+    done = headless_chromium(browser, *args)
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
 

@@ -8,6 +8,7 @@ import signal
 import time
 
 import pytest
+from singer_sdk.singerlib.exceptions import InvalidInputLine
 
 from target_anaplan.anaplan.errors import ActionFailedError
 from target_anaplan.errors import ConfigError, DeleteGuardError
@@ -22,6 +23,7 @@ from tests.kit.targetkit import (
     SALES,
     USER,
     core_config,
+    failing_run_in_process,
     last_upload_codes,
     list_items,
     module_rows,
@@ -185,6 +187,26 @@ def test_a_record_with_sdc_deleted_at_is_deleted(sim):
             state({"lsn": 2}),
         ),
     )
+    assert sorted(list_items(sim, "Products")) == ["X", "Z"]
+
+
+def test_a_state_after_a_deletion_waits_for_the_delete(sim):
+    """A bookmark past a deletion the run never applied would lose it: the tap does not
+    send a deleted row again."""
+    config = core_config(sim, {"products": PRODUCTS | {"mode": "upsert", "deletes": "delete"}})
+    log_based = {**PRODUCT, "_sdc_deleted_at": {"type": ["string", "null"], "format": "date-time"}}
+    head = schema("products", log_based, ["Code"])
+    run_in_process(config, lines(head, *(record("products", row(c)) for c in "XYZ")))
+    deletion = lines(
+        head,
+        record("products", {**row("Y"), "_sdc_deleted_at": "2026-12-01T10:00:00+00:00"}),
+        state({"lsn": 2}),
+    )
+    failed = failing_run_in_process(config, deletion + "not a Singer message\n", InvalidInputLine)
+    assert failed.states == []
+    assert sorted(list_items(sim, "Products")) == ["X", "Y", "Z"]
+
+    assert run_in_process(config, deletion).states == [{"lsn": 2}]
     assert sorted(list_items(sim, "Products")) == ["X", "Z"]
 
 

@@ -167,7 +167,8 @@ def test_progress_lines_while_reading_and_while_an_import_runs(sim, tmp_path):
 
 
 def test_progress_lines_while_a_chunked_upload_runs(sim, caplog):
-    """Each chunk of a long upload is reported as it goes: k of n and its bytes."""
+    """Each chunk of a long upload is reported as it goes, with its bytes: those sent while
+    the stream is still read as more to come, those sent at commit as k of n."""
     city = "x" * 600_000  # with 1 MB chunks, each row makes a chunk of its own
     text = lines(
         schema("customers", CUSTOMER, ["id"]),
@@ -179,8 +180,8 @@ def test_progress_lines_while_a_chunked_upload_runs(sim, caplog):
     header, row = len("id,city\n"), len(f"C1,{city}\n")
     progress = [m for r in caplog.records if (m := r.getMessage()).startswith("Uploading file")]
     assert [re.sub(r"\(\d+ gzip\)", "(gzip)", m) for m in progress] == [
-        f"Uploading file 'customers.csv': chunk 1 of 3, {header + row} bytes (gzip)",
-        f"Uploading file 'customers.csv': chunk 2 of 3, {row} bytes (gzip)",
+        f"Uploading file 'customers.csv': chunk 1 (more to come), {header + row} bytes (gzip)",
+        f"Uploading file 'customers.csv': chunk 2 (more to come), {row} bytes (gzip)",
         f"Uploading file 'customers.csv': chunk 3 of 3, {row} bytes (gzip)",
     ]
     assert len(list_items(sim, "Customers")) == 3

@@ -19,7 +19,8 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
-from target_anaplan.changes import ChangeStore, ChangeStoreError
+from target_anaplan.change_store import ChangeStore
+from target_anaplan.changes import ChangeStoreError
 
 if sys.version_info >= (3, 11):
     import tomllib

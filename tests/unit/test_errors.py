@@ -27,6 +27,9 @@ INTERNAL_SIGNALS = {
     "target_anaplan.validation._NotExactError": (
         "caught in _plan: a schema number no float can hold sends the schema to jsonschema"
     ),
+    "target_anaplan.decoding._Unsupported": (
+        "caught in typed_record: a schema the typed path does not decide goes the record path"
+    ),
 }
 
 

@@ -122,17 +122,6 @@ def test_preamble_places_header_and_first_data_row(
     assert b"".join(spool.chunks()) == expected
 
 
-def test_reset_empties_rows_but_keeps_the_preamble(make_spool):
-    spool = make_spool(preamble="A\n", chunk_size_bytes=4)
-    for number in range(1, 6):
-        spool.write(f"{number}\n", record_number=number)
-    spool.reset()
-    assert (spool.rows, spool.raw_bytes) == (0, 2)
-    spool.write("z\n", record_number=1)
-    assert list(spool.chunks()) == [b"A\nz\n"]
-    assert spool.rows == 1
-
-
 @pytest.mark.parametrize(
     ("encoding", "expected"),
     [
