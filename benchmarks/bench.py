@@ -24,8 +24,8 @@ and reads the program's own peak RSS from ``RUSAGE_CHILDREN``:
   ``.bench/venv-csv``, since its singer-sdk pin may differ from ours;
 * with ``--before REV``, target-anaplan as it was at git revision REV, target and
   simulator both (its package extracted into ``.bench/``, put first on ``PYTHONPATH``;
-  the installed dependencies are today's), in all mode into a simulator of its own:
-  how much faster the current code is, measured in the same run.
+  the installed dependencies are today's), in all mode into a simulator of its own, in
+  every round: how much faster the current code is, measured in the same run.
 
 Columns of the table:
 
@@ -449,6 +449,11 @@ def ratios(runs: list[Run]) -> str:
             found.setdefault("own work, x the ceiling's records/s", []).append(
                 ceiling.wall_s / anaplan.own_work_s
             )
+            for name, before in by.items():
+                if name.startswith("target-anaplan at "):
+                    found.setdefault(f"end to end, x {name}'s records/s", []).append(
+                        before.wall_s / anaplan.wall_s
+                    )
             first = by.get("target-anaplan upsert, first load")
             again = by.get("target-anaplan upsert, nothing changed")
             if first is not None and again is not None:
@@ -528,20 +533,17 @@ def main(argv: list[str] | None = None) -> int:
                 round_runs = [run_ceiling(source, count), run_anaplan(sim, source, count)]
                 if args.tracking:
                     round_runs += run_tracking(sim, source, count)
+                if env is not None:
+                    round_runs.append(run_before(env, args.before, source, count))
                 for run in round_runs:
                     run.round = number
                 runs += round_runs
                 sim.call("POST", "/__sim__/reset")  # frees the loaded rows before the next run
-            once = []
-            if env is not None:
-                print(f"target-anaplan at {args.before}, {count:,} records ...", file=sys.stderr)
-                once.append(run_before(env, args.before, source, count))
             if not args.skip_csv:
                 print(f"meltanolabs-target-csv, {count:,} records ...", file=sys.stderr)
-                once.append(run_csv(source, count))
-            for run in once:
-                run.round = -1
-            runs += once
+                csv_run = run_csv(source, count)
+                csv_run.round = -1
+                runs.append(csv_run)
     finally:
         sim.stop()
     arguments = argv if argv is not None else sys.argv[1:]
